@@ -1,0 +1,229 @@
+"""Configuration: one YAML file decoded into frozen Structs that reject unknown keys.
+
+The seed system's keys and defaults are kept (``market_data.*``, ``execution.*``). Secrets are
+never part of the file: the Kraken key and secret come only from ``KRAKEN_API_KEY`` /
+``KRAKEN_API_SECRET`` (or a 0600 file named by ``KRAKEN_API_SECRET_FILE``).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Mapping
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import msgspec.yaml
+
+__all__ = [
+    "BreakerConfig",
+    "ConfigError",
+    "ErrorClassifierConfig",
+    "ExecutionConfig",
+    "GalFridayConfig",
+    "KrakenConfig",
+    "KrakenTier",
+    "MaintenanceWindow",
+    "MarketDataConfig",
+    "NatsConfig",
+    "SessionConfig",
+    "VolatilityConfig",
+    "decode_config",
+    "load_config",
+]
+
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
+NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
+Ratio = Annotated[float, msgspec.Meta(gt=0, le=1)]
+ClockTime = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$")]
+Timeframe = Annotated[str, msgspec.Meta(pattern=r"^[1-9]\d*[smhd]$")]
+
+
+class ConfigError(ValueError):
+    """Bad configuration; the message names the key and what was expected."""
+
+
+class _Config(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class NatsConfig(_Config, frozen=True, kw_only=True):
+    url: str = "nats://127.0.0.1:4222"
+    subject_root: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$")] = "gf"
+    user: str | None = None
+    password: str | None = None
+    token: str | None = None
+    creds_file: str | None = None
+    tls_ca_file: str | None = None
+    tls_cert_file: str | None = None
+    tls_key_file: str | None = None
+    connect_timeout_s: PositiveFloat = 2.0
+    max_reconnect_wait_s: PositiveFloat = 5.0
+    handler_concurrency: PositiveInt = 64
+    """Messages in flight per subscription; each subscription has its own budget."""
+
+
+class KrakenTier(enum.StrEnum):
+    STARTER = "starter"
+    INTERMEDIATE = "intermediate"
+    PRO = "pro"
+
+
+class KrakenConfig(_Config, frozen=True, kw_only=True):
+    """Where Kraken is. Defaults point at the embedded simulated exchange (``galfriday sim``)."""
+
+    rest_url: str = "http://127.0.0.1:8900"
+    ws_url: str = "ws://127.0.0.1:8900/ws/v2"
+    tier: KrakenTier = KrakenTier.STARTER
+    nonce_window: NonNegativeInt = 0
+    request_timeout_s: PositiveFloat = 10.0
+    ws_silence_timeout_s: PositiveFloat = 5.0
+    user_agent: str = "galfriday/0.1"
+
+
+class VolatilityConfig(_Config, frozen=True, kw_only=True):
+    timeframes: tuple[Timeframe, ...] = ("1m", "5m", "15m", "1h")
+    window_bars: Annotated[int, msgspec.Meta(ge=2)] = 30
+    ewma_lambda: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.94
+
+
+class SessionConfig(_Config, frozen=True, kw_only=True):
+    name: str
+    timezone: str
+    open: ClockTime
+    close: ClockTime
+
+
+def _default_sessions() -> tuple[SessionConfig, ...]:
+    return (
+        SessionConfig(name="asia", timezone="Asia/Tokyo", open="09:00", close="18:00"),
+        SessionConfig(name="europe", timezone="Europe/London", open="08:00", close="17:00"),
+        SessionConfig(name="us", timezone="America/New_York", open="08:00", close="17:00"),
+    )
+
+
+class MaintenanceWindow(_Config, frozen=True, kw_only=True):
+    """A scheduled window, RFC 3339 start/end, during which ``status`` applies."""
+
+    start: str
+    end: str
+    status: Annotated[str, msgspec.Meta(pattern=r"^(maintenance|cancel_only|post_only)$")] = (
+        "maintenance"
+    )
+    exchange: str = "kraken"
+
+
+class MarketDataConfig(_Config, frozen=True, kw_only=True):
+    cache_ttl_seconds: PositiveFloat = 1.0
+    staleness_threshold_seconds: PositiveFloat = 30.0
+    default_exchange: str = "kraken"
+    pairs: tuple[str, ...] = ("BTC/USD", "ETH/USD")
+    rest_poll_interval_s: PositiveFloat = 1.0
+    """REST Ticker polling period while the WebSocket is down (one call covers all pairs)."""
+    status_poll_interval_s: PositiveFloat = 30.0
+    volatility: VolatilityConfig = msgspec.field(default_factory=VolatilityConfig)
+    sessions: tuple[SessionConfig, ...] = msgspec.field(default_factory=_default_sessions)
+    maintenance_windows: tuple[MaintenanceWindow, ...] = ()
+    holiday_calendars: tuple[str, ...] = ("XNYS", "XLON", "XTKS")
+
+
+class ExecutionConfig(_Config, frozen=True, kw_only=True):
+    retry_base_delay_s: NonNegativeFloat = 1.0
+    max_retries: NonNegativeInt = 3
+    max_batch_size: PositiveInt = 50
+    parallel_limit: PositiveInt = 10
+    batch_timeout: PositiveFloat = 30.0
+    risk_check_enabled: bool = True
+    max_batch_exposure: Decimal = Decimal("100000.0")
+    max_order_notional: Decimal = Decimal("50000")
+    price_collar_ratio: Decimal = Decimal("0.05")
+    """Limit prices further than this share from the reference price are rejected."""
+    volatility_ceiling: PositiveFloat | None = None
+    """RISK_AWARE pauses while an annualized volatility reading is above this."""
+    verdict_timeout_s: PositiveFloat = 0.5
+    reconcile_attempts: PositiveInt = 3
+    reconcile_delay_s: NonNegativeFloat = 0.5
+    dead_mans_switch: bool = False
+    dead_mans_switch_timeout_s: Annotated[int, msgspec.Meta(gt=0, lt=86400)] = 60
+    dead_mans_switch_refresh_s: PositiveFloat = 20.0
+
+    def __post_init__(self) -> None:
+        # msgspec constraints do not apply to Decimal, so these are checked by hand.
+        for key in ("max_batch_exposure", "max_order_notional", "price_collar_ratio"):
+            value: Decimal = getattr(self, key)
+            if not value.is_finite() or value <= 0:
+                raise ValueError(f"`{key}` must be a finite number > 0")
+
+
+class BreakerConfig(_Config, frozen=True, kw_only=True):
+    window_s: PositiveFloat = 60.0
+    failure_rate_threshold: Ratio = 0.5
+    minimum_calls: PositiveInt = 5
+    consecutive_failures_to_trip: PositiveInt = 5
+    open_base_s: PositiveFloat = 5.0
+    open_max_s: PositiveFloat = 300.0
+    lockout_s: PositiveFloat = 900.0
+
+
+class ErrorClassifierConfig(_Config, frozen=True, kw_only=True):
+    retry_cap_s: PositiveFloat = 30.0
+    retry_budget_ratio: Ratio = 0.1
+    strategies: dict[str, Annotated[str, msgspec.Meta(pattern=r"^(fixed|linear|exponential)$")]] = (
+        msgspec.field(default_factory=dict)
+    )
+    """Per-category override of the delay strategy, e.g. ``{rate_limit: linear}``."""
+    statistics_interval_s: PositiveFloat = 10.0
+
+
+class GalFridayConfig(_Config, frozen=True, kw_only=True):
+    nats: NatsConfig = msgspec.field(default_factory=NatsConfig)
+    kraken: KrakenConfig = msgspec.field(default_factory=KrakenConfig)
+    market_data: MarketDataConfig = msgspec.field(default_factory=MarketDataConfig)
+    execution: ExecutionConfig = msgspec.field(default_factory=ExecutionConfig)
+    breakers: BreakerConfig = msgspec.field(default_factory=BreakerConfig)
+    errors: ErrorClassifierConfig = msgspec.field(default_factory=ErrorClassifierConfig)
+
+
+def decode_config(text: bytes | str) -> GalFridayConfig:
+    """Decode YAML text; an empty document means all defaults."""
+    if not str(text).strip() or str(text).strip() in ("b''", "null"):
+        return GalFridayConfig()
+    try:
+        return msgspec.yaml.decode(text, type=GalFridayConfig)
+    except msgspec.ValidationError as e:
+        raise ConfigError(f"invalid config: {e}") from None
+    except msgspec.DecodeError as e:
+        raise ConfigError(f"config is not valid YAML: {e}") from None
+
+
+_ENV_OVERRIDES = {
+    "GF_NATS_URL": ("nats", "url"),
+    "GF_KRAKEN_REST_URL": ("kraken", "rest_url"),
+    "GF_KRAKEN_WS_URL": ("kraken", "ws_url"),
+}
+
+
+def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> GalFridayConfig:
+    """Read ``path`` (else ``$GF_CONFIG``, else ``./config.yaml``) and apply env overrides."""
+    environ = os.environ if env is None else env
+    chosen = path or environ.get("GF_CONFIG")
+    if chosen is None and Path("config.yaml").is_file():
+        chosen = "config.yaml"
+    if chosen is None:
+        config = GalFridayConfig()
+    else:
+        try:
+            text = Path(chosen).read_bytes()
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {chosen!r}: {e.strerror}") from None
+        config = decode_config(text)
+    for variable, (section, key) in _ENV_OVERRIDES.items():
+        value = environ.get(variable)
+        if value:
+            part = msgspec.structs.replace(getattr(config, section), **{key: value})
+            config = msgspec.structs.replace(config, **{section: part})
+    return config
