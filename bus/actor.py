@@ -1,0 +1,115 @@
+"""What an actor declares: its name, subscriptions and ``on_<event>`` handlers."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
+
+from schemas import AnyMessage, Message
+
+if TYPE_CHECKING:
+    from bus.ports import BusContext
+    from bus.subjects import Subjects
+
+__all__ = [
+    "Actor",
+    "Delivery",
+    "Handler",
+    "JetStreamConsumer",
+    "Subscription",
+    "handler_name",
+    "handler_table",
+]
+
+
+@dataclass(frozen=True)
+class JetStreamConsumer:
+    """A durable pull consumer with explicit acks.
+
+    Failed handlers are nak'ed with ``backoff_s[delivery - 1]`` (the last value repeats); after
+    ``max_deliver`` deliveries the message is dead-lettered and terminated.
+    """
+
+    durable: str
+    max_deliver: int = 5
+    ack_wait_s: float = 30.0
+    backoff_s: tuple[float, ...] = (0.5, 2.0, 5.0)
+    deliver_new_only: bool = False
+
+
+@dataclass(frozen=True)
+class Subscription:
+    subject: str
+    consumer: JetStreamConsumer | None = None
+    """``None`` means core NATS (at most once, lowest latency)."""
+    queue: str | None = None
+    concurrency: int = 1
+    """Messages of this subscription handled at once; 1 keeps arrival order."""
+    replies: bool = False
+    """Request/reply endpoint: undecodable requests are answered with an error reply."""
+
+
+@dataclass
+class Delivery:
+    """How a message arrived, for handlers that care (redelivery, headers, receive time)."""
+
+    subject: str
+    headers: dict[str, str]
+    received_ns: int
+    num_delivered: int = 1
+    reply: str = ""
+
+    @property
+    def redelivered(self) -> bool:
+        return self.num_delivered > 1
+
+
+Handler = Callable[[Any, Delivery], Awaitable[Message | None]]
+
+
+def handler_name(message_type: type) -> str:
+    """``PriceUpdated`` → ``on_price_updated``."""
+    return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", message_type.__name__).lower()
+
+
+def handler_table(actor: object) -> dict[type, Handler]:
+    """Map each message type to the actor's ``on_<type>`` method, where it has one."""
+    table: dict[type, Handler] = {}
+    for message_type in get_args(AnyMessage):
+        method = getattr(actor, handler_name(message_type), None)
+        if method is not None:
+            table[message_type] = method
+    return table
+
+
+@dataclass
+class Actor:
+    """Base for actors: override what you need. Handlers are ``async def on_<event>``."""
+
+    name: ClassVar[str] = "actor"
+    version: ClassVar[str] = "0.1.0"
+    description: ClassVar[str] = ""
+    _context: BusContext | None = field(default=None, init=False, repr=False)
+
+    @property
+    def context(self) -> BusContext:
+        if self._context is None:
+            raise RuntimeError(f"actor {self.name} is not running")
+        return self._context
+
+    def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
+        return ()
+
+    async def start(self, context: BusContext) -> None:
+        self._context = context
+
+    async def stop(self) -> None:
+        """Called after subscriptions stopped and in-flight handlers finished."""
+
+    def health(self) -> dict[str, Any]:
+        return {}
+
+    def stats(self) -> dict[str, Any]:
+        return {}

@@ -1,0 +1,44 @@
+"""msgpack encoding of bus messages: one encoder and one decoder per union, built once."""
+
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import msgspec
+
+from schemas import AnyEvent, AnyMessage
+
+__all__ = ["EVENTS", "MESSAGES", "Codec", "encode"]
+
+T = TypeVar("T")
+
+_ENCODER = msgspec.msgpack.Encoder()
+
+
+def encode(message: msgspec.Struct) -> bytes:
+    return _ENCODER.encode(message)
+
+
+class Codec(Generic[T]):
+    """Decode bytes into one union of tagged Structs (msgpack), or JSON for humans."""
+
+    def __init__(self, union: Any) -> None:
+        self._msgpack = msgspec.msgpack.Decoder(union)
+        self._json = msgspec.json.Decoder(union)
+
+    def decode(self, data: bytes) -> T:
+        """Raise ``msgspec.DecodeError`` (incl. ``ValidationError``) on anything invalid."""
+        result: T = self._msgpack.decode(data)
+        return result
+
+    def decode_json(self, data: bytes | str) -> T:
+        result: T = self._json.decode(data)
+        return result
+
+    @staticmethod
+    def encode(message: msgspec.Struct) -> bytes:
+        return _ENCODER.encode(message)
+
+
+EVENTS: Codec[AnyEvent] = Codec(AnyEvent)
+MESSAGES: Codec[AnyMessage] = Codec(AnyMessage)

@@ -1,0 +1,103 @@
+"""What a running actor uses to talk to the bus: publish, publish durably, request, KV."""
+
+from __future__ import annotations
+
+import msgspec
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import PubAck
+from nats.js.kv import KeyValue
+from opentelemetry import trace
+
+from bus.clock import Clock
+from bus.codec import MESSAGES, encode
+from bus.connection import ConnectionEvents
+from bus.errors import RequestFailedError
+from bus.jetstream import MSG_ID_HEADER, ensure_key_value
+from bus.subjects import Subjects
+from bus.telemetry import inject_context, tracer
+from schemas import AnyMessage, GalFridayConfig
+
+__all__ = ["ERROR_CODE_HEADER", "ERROR_HEADER", "ActorContext", "span_name"]
+
+ERROR_HEADER = "Nats-Service-Error"
+ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+
+def span_name(subject: str, action: str) -> str:
+    """Pair tokens are the only upper-case tokens; hiding them keeps span names low-cardinality."""
+    pattern = ".".join("*" if token != token.lower() else token for token in subject.split("."))
+    return f"{pattern} {action}"
+
+
+class ActorContext:
+    def __init__(
+        self,
+        *,
+        actor_name: str,
+        client: Client,
+        config: GalFridayConfig,
+        subjects: Subjects,
+        clock: Clock,
+        connection: ConnectionEvents,
+    ) -> None:
+        self.actor_name = actor_name
+        self.client = client
+        self.jetstream: JetStreamContext = client.jetstream()
+        self.config = config
+        self.subjects = subjects
+        self.clock = clock
+        self.connection = connection
+        self._buckets: dict[str, KeyValue] = {}
+
+    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        headers = dict(extra or {})
+        if trace.get_current_span().get_span_context().is_valid:
+            inject_context(headers)
+        return headers
+
+    async def publish(
+        self, subject: str, message: msgspec.Struct, headers: dict[str, str] | None = None
+    ) -> None:
+        """Core NATS publish: fire and forget (a stream on the subject still stores it)."""
+        with tracer.start_as_current_span(
+            span_name(subject, "publish"), kind=trace.SpanKind.PRODUCER
+        ):
+            await self.client.publish(
+                subject, encode(message), headers=self._headers(headers) or None
+            )
+
+    async def publish_durable(
+        self, subject: str, message: msgspec.Struct, *, msg_id: str, timeout: float = 5.0
+    ) -> PubAck:
+        """JetStream publish that returns once stored; the msg id makes repeats harmless."""
+        with tracer.start_as_current_span(
+            span_name(subject, "publish"), kind=trace.SpanKind.PRODUCER
+        ):
+            return await self.jetstream.publish(
+                subject,
+                encode(message),
+                timeout=timeout,
+                headers=self._headers({MSG_ID_HEADER: msg_id}),
+            )
+
+    async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
+        """Request/reply; raises ``TimeoutError`` when nobody answers in time."""
+        try:
+            reply = await self.client.request(
+                subject, encode(message), timeout=timeout, headers=self._headers() or None
+            )
+        except Exception as e:  # nats raises its own TimeoutError / NoRespondersError
+            raise TimeoutError(f"no reply on {subject}: {type(e).__name__}") from e
+        headers = reply.headers or {}
+        if ERROR_HEADER in headers:
+            raise RequestFailedError(
+                subject, headers.get(ERROR_CODE_HEADER, "500"), headers[ERROR_HEADER]
+            )
+        return MESSAGES.decode(reply.data)
+
+    async def key_value(self, kind: str) -> KeyValue:
+        bucket = self.subjects.bucket_name(kind)
+        if bucket not in self._buckets:
+            self._buckets[bucket] = await ensure_key_value(self.jetstream, bucket)
+        return self._buckets[bucket]

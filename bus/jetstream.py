@@ -1,0 +1,108 @@
+"""JetStream topology: the streams and KV buckets of DESIGN.md, created or updated idempotently.
+
+Request/reply subjects (price and status queries, verdicts) are deliberately outside every
+stream: a stream capturing a request subject would answer the requester with a PubAck.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
+from nats.js.kv import KeyValue
+
+from bus.subjects import Subjects
+
+__all__ = [
+    "BREAKERS_BUCKET",
+    "CONTROL_BUCKET",
+    "MSG_ID_HEADER",
+    "StreamSpec",
+    "ensure_key_value",
+    "ensure_topology",
+    "stream_specs",
+]
+
+MSG_ID_HEADER = "Nats-Msg-Id"
+BREAKERS_BUCKET = "breakers"
+CONTROL_BUCKET = "control"
+
+_MINUTE = 60.0
+_DAY = 86_400.0
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    kind: str
+    subjects: tuple[str, ...]
+    max_age_s: float
+    duplicate_window_s: float = 2 * _MINUTE
+    max_msgs_per_subject: int = -1
+
+
+def stream_specs(subjects: Subjects) -> tuple[StreamSpec, ...]:
+    return (
+        # Short retention: prices are re-published many times a second; this is for replay only.
+        StreamSpec("prices", (subjects.price_all(),), 15 * _MINUTE, max_msgs_per_subject=10_000),
+        StreamSpec(
+            "market",
+            (
+                subjects.stale_all(),
+                subjects.volatility_all(),
+                subjects.session(),
+                subjects.exchange_status(),
+            ),
+            7 * _DAY,
+        ),
+        StreamSpec(
+            "orders",
+            (
+                subjects.batch_requested(),
+                subjects.batch_completed(),
+                subjects.batch_rejected(),
+                subjects.order_events_all(),
+            ),
+            30 * _DAY,
+            duplicate_window_s=10 * _MINUTE,
+        ),
+        StreamSpec("kraken", (subjects.kraken_calls_all(),), _DAY),
+        StreamSpec("breakers", (subjects.breakers_all(), subjects.kill_switch()), 30 * _DAY),
+        StreamSpec("errors", (subjects.error_statistics(),), 7 * _DAY),
+        StreamSpec("dlq", (subjects.dlq_all(),), 30 * _DAY),
+    )
+
+
+async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
+    """Create each stream, or update it to the current spec; then the KV buckets."""
+    for spec in stream_specs(subjects):
+        config = StreamConfig(
+            name=subjects.stream_name(spec.kind),
+            subjects=list(spec.subjects),
+            max_age=spec.max_age_s,
+            duplicate_window=spec.duplicate_window_s,
+            max_msgs_per_subject=spec.max_msgs_per_subject,
+            storage=StorageType.FILE,
+        )
+        try:
+            await js.stream_info(config.name)  # type: ignore[arg-type]
+        except NotFoundError:
+            try:
+                await js.add_stream(config)
+                continue
+            except BadRequestError:
+                pass  # created concurrently by another process: fall through to update
+        await js.update_stream(config)
+    for kind in (BREAKERS_BUCKET, CONTROL_BUCKET):
+        await ensure_key_value(js, subjects.bucket_name(kind))
+
+
+async def ensure_key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+    try:
+        return await js.key_value(bucket)
+    except BucketNotFoundError:
+        try:
+            return await js.create_key_value(bucket=bucket, history=5)
+        except BadRequestError:
+            return await js.key_value(bucket)

@@ -1,0 +1,214 @@
+"""Runs one actor as a process: connect, topology, micro service, subscriptions, drain."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections import Counter
+from typing import Any
+
+import nats.micro
+import orjson
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.micro.request import Request
+
+from bus.actor import Actor, Subscription, handler_table
+from bus.clock import Clock, system_clock
+from bus.connection import ConnectionEvents, connect
+from bus.context import ActorContext
+from bus.dispatch import Dispatcher
+from bus.jetstream import ensure_topology
+from bus.subjects import Subjects
+from schemas import GalFridayConfig
+
+__all__ = ["ActorRunner", "run_actor"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+class ActorRunner:
+    """Owns the lifetimes of one actor; ``async with`` starts it, leaving drains it."""
+
+    def __init__(
+        self, actor: Actor, config: GalFridayConfig, *, clock: Clock = system_clock
+    ) -> None:
+        self.actor = actor
+        self.config = config
+        self.clock = clock
+        self.subjects = Subjects(config.nats.subject_root)
+        self.connection = ConnectionEvents()
+        self._client: Client | None = None
+        self._dispatcher: Dispatcher | None = None
+        self._loops: list[asyncio.Task[None]] = []
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._core_subscriptions: list[Any] = []
+        self._service: Any = None
+        self._stopping = asyncio.Event()
+        self._busy: Counter[str] = Counter()
+
+    @property
+    def dispatcher(self) -> Dispatcher:
+        if self._dispatcher is None:
+            raise RuntimeError("runner not started")
+        return self._dispatcher
+
+    async def __aenter__(self) -> ActorRunner:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        client = await connect(self.config.nats, name=self.actor.name, events=self.connection)
+        self._client = client
+        await ensure_topology(client.jetstream(), self.subjects)
+        context = ActorContext(
+            actor_name=self.actor.name,
+            client=client,
+            config=self.config,
+            subjects=self.subjects,
+            clock=self.clock,
+            connection=self.connection,
+        )
+        self._dispatcher = Dispatcher(context, handler_table(self.actor))
+        await self.actor.start(context)
+        await self._start_service(client)
+        for subscription in self.actor.subscriptions(self.subjects):
+            await self._subscribe(client, subscription)
+        _LOGGER.info("actor.started name=%s", self.actor.name)
+
+    async def _start_service(self, client: Client) -> None:
+        self._service = await nats.micro.add_service(
+            client,
+            name=self.actor.name,
+            version=self.actor.version,
+            description=self.actor.description or self.actor.name,
+        )
+
+        async def health(request: Request) -> None:
+            await request.respond(orjson.dumps(self.health(), default=str))
+
+        async def stats(request: Request) -> None:
+            await request.respond(orjson.dumps(self.actor.stats(), default=str))
+
+        await self._service.add_endpoint(name="health", handler=health)
+        await self._service.add_endpoint(name="stats", handler=stats)
+
+    def health(self) -> dict[str, Any]:
+        return {
+            "actor": self.actor.name,
+            "connected": self.connection.connected,
+            "bus_reconnects": self.connection.reconnects,
+            "messages": dict(self.dispatcher.counts),
+            **self.actor.health(),
+        }
+
+    async def _subscribe(self, client: Client, subscription: Subscription) -> None:
+        limit = asyncio.Semaphore(subscription.concurrency)
+        if subscription.consumer is None:
+
+            async def on_message(msg: Msg) -> None:
+                if subscription.concurrency == 1:
+                    await self.dispatcher.handle(msg, subscription)
+                    return
+                await limit.acquire()
+                self._spawn(msg, subscription, limit)
+
+            self._core_subscriptions.append(
+                await client.subscribe(
+                    subscription.subject, queue=subscription.queue or "", cb=on_message
+                )
+            )
+            return
+        consumer = subscription.consumer
+        js = client.jetstream()
+        pull = await js.pull_subscribe(
+            subscription.subject,
+            durable=self.subjects.durable_name(self.actor.name, consumer.durable),
+            config=ConsumerConfig(
+                ack_policy=AckPolicy.EXPLICIT,
+                max_deliver=consumer.max_deliver,
+                ack_wait=consumer.ack_wait_s,
+                deliver_policy=DeliverPolicy.NEW
+                if consumer.deliver_new_only
+                else DeliverPolicy.ALL,
+                max_ack_pending=max(subscription.concurrency * 4, 16),
+            ),
+        )
+        self._loops.append(asyncio.create_task(self._pull_loop(pull, subscription, limit)))
+
+    async def _pull_loop(
+        self, pull: Any, subscription: Subscription, limit: asyncio.Semaphore
+    ) -> None:
+        while not self._stopping.is_set():
+            await limit.acquire()  # wait for a free slot without keeping it
+            limit.release()
+            free = max(1, subscription.concurrency - self._busy[subscription.subject])
+            try:
+                messages = await pull.fetch(batch=free, timeout=0.5)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # nats TimeoutError when nothing is pending, or a reconnect
+                continue
+            for msg in messages:
+                await limit.acquire()
+                self._spawn(msg, subscription, limit)
+
+    def _spawn(self, msg: Msg, subscription: Subscription, limit: asyncio.Semaphore) -> None:
+        self._busy[subscription.subject] += 1
+
+        async def run() -> None:
+            try:
+                await self.dispatcher.handle(msg, subscription)
+            finally:
+                self._busy[subscription.subject] -= 1
+                limit.release()
+
+        task = asyncio.create_task(run(), name=subscription.subject)
+        self._in_flight.add(task)
+        task.add_done_callback(self._in_flight.discard)
+
+    async def stop(self) -> None:
+        """Stop taking work, finish what is in flight, stop the actor, drain the connection."""
+        self._stopping.set()
+        for subscription in self._core_subscriptions:
+            with contextlib.suppress(Exception):
+                await subscription.drain()
+        for loop in self._loops:
+            loop.cancel()
+        for loop in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await loop
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.actor.stop()
+        if self._service is not None:
+            with contextlib.suppress(Exception):
+                await self._service.stop()
+        if self._client is not None:
+            with contextlib.suppress(Exception):
+                await self._client.drain()
+        _LOGGER.info("actor.stopped name=%s", self.actor.name)
+
+
+async def run_actor(
+    actor: Actor,
+    config: GalFridayConfig,
+    *,
+    clock: Clock = system_clock,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then drain cleanly."""
+    stop_event = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop_event.set)
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(ActorRunner(actor, config, clock=clock))
+        await stop_event.wait()
+        _LOGGER.info("actor.stopping name=%s", actor.name)

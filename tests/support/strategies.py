@@ -1,0 +1,49 @@
+"""Hypothesis strategies for every schema type, derived from the type hints."""
+
+from __future__ import annotations
+
+import enum
+import types
+import typing
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from hypothesis import strategies as st
+
+__all__ = ["strategy_for"]
+
+_INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+
+
+def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin is typing.Annotated:
+        return strategy_for(args[0])
+    if origin in (typing.Union, types.UnionType):
+        return st.one_of(*(strategy_for(arg) for arg in args))
+    if origin is tuple:
+        return st.lists(strategy_for(args[0]), max_size=3).map(tuple)
+    if origin is dict:
+        return st.dictionaries(strategy_for(args[0]), strategy_for(args[1]), max_size=3)
+    if annotation is type(None):
+        return st.none()
+    if isinstance(annotation, type):
+        if issubclass(annotation, msgspec.Struct):
+            hints = typing.get_type_hints(annotation, include_extras=True)
+            fields = {f.name: strategy_for(hints[f.name]) for f in msgspec.structs.fields(annotation)}
+            return st.builds(annotation, **fields)
+        if issubclass(annotation, enum.Enum):
+            return st.sampled_from(list(annotation))
+        simple: dict[type, st.SearchStrategy[Any]] = {
+            bool: st.booleans(),
+            int: _INT64,
+            float: st.floats(allow_nan=False),
+            str: st.text(max_size=20),
+            bytes: st.binary(max_size=64),
+            Decimal: st.decimals(allow_nan=False, allow_infinity=False, places=8),
+        }
+        if annotation in simple:
+            return simple[annotation]
+    raise TypeError(f"no strategy for {annotation!r}")
