@@ -46,6 +46,7 @@ class ActorRunner:
         self._loops: list[asyncio.Task[None]] = []
         self._in_flight: set[asyncio.Task[None]] = set()
         self._core_subscriptions: list[Any] = []
+        self._pull_subscriptions: list[Any] = []
         self._service: Any = None
         self._stopping = asyncio.Event()
         self._busy: Counter[str] = Counter()
@@ -96,8 +97,12 @@ class ActorRunner:
         async def stats(request: Request) -> None:
             await request.respond(orjson.dumps(self.actor.stats(), default=str))
 
-        await self._service.add_endpoint(name="health", handler=health)
-        await self._service.add_endpoint(name="stats", handler=stats)
+        for endpoint, handler in (("health", health), ("stats", stats)):
+            await self._service.add_endpoint(
+                name=endpoint,
+                handler=handler,
+                subject=self.subjects.service_endpoint(self.actor.name, endpoint),
+            )
 
     def health(self) -> dict[str, Any]:
         return {
@@ -113,9 +118,8 @@ class ActorRunner:
         if subscription.consumer is None:
 
             async def on_message(msg: Msg) -> None:
-                if subscription.concurrency == 1:
-                    await self.dispatcher.handle(msg, subscription)
-                    return
+                # Handlers run as tracked tasks so a drain can wait for them; the FIFO
+                # semaphore keeps arrival order when concurrency is 1.
                 await limit.acquire()
                 self._spawn(msg, subscription, limit)
 
@@ -140,6 +144,7 @@ class ActorRunner:
                 max_ack_pending=max(subscription.concurrency * 4, 16),
             ),
         )
+        self._pull_subscriptions.append(pull)
         self._loops.append(asyncio.create_task(self._pull_loop(pull, subscription, limit)))
 
     async def _pull_loop(
@@ -178,12 +183,15 @@ class ActorRunner:
         self._stopping.set()
         for subscription in self._core_subscriptions:
             with contextlib.suppress(Exception):
-                await subscription.drain()
+                await subscription.unsubscribe()
         for loop in self._loops:
             loop.cancel()
         for loop in self._loops:
             with contextlib.suppress(asyncio.CancelledError):
                 await loop
+        for pull in self._pull_subscriptions:
+            with contextlib.suppress(Exception):
+                await pull.unsubscribe()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self.actor.stop()
@@ -191,8 +199,10 @@ class ActorRunner:
             with contextlib.suppress(Exception):
                 await self._service.stop()
         if self._client is not None:
+            # Our own work is drained above; flush what handlers published, then close.
             with contextlib.suppress(Exception):
-                await self._client.drain()
+                await self._client.flush(timeout=5)
+            await self._client.close()
         _LOGGER.info("actor.stopped name=%s", self.actor.name)
 
 

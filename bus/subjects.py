@@ -116,6 +116,10 @@ class Subjects:
     def dlq_all(self) -> str:
         return self._join("dlq", "*")
 
+    def service_endpoint(self, actor: str, endpoint: str) -> str:
+        """An actor's micro-service endpoint (``health``, ``stats``) beside ``$SRV.*``."""
+        return self._join("svc", actor, endpoint)
+
     def everything(self) -> str:
         return self._join(">")
 

@@ -1,0 +1,444 @@
+"""Placement of one batch: breaker gating, deadlines, retries by verdict, reconciliation."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from actors.batch_router.outcomes import LOCAL_CATEGORY, OrderSlot, OutcomeBook
+from actors.batch_router.ports import (
+    BatchPlacementReply,
+    BreakerView,
+    Clock,
+    ExchangeGateway,
+    LookupResult,
+    MarketView,
+    PlacementReply,
+    Sleeper,
+    VerdictSource,
+)
+from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
+from schemas.config import ExecutionConfig
+from schemas.events import BreakerState, KrakenCallFailed, OperationKind, OrderOutcome
+from schemas.queries import RetryVerdict
+
+__all__ = ["BatchExecution", "ExecutionLimits"]
+
+_NS = 1_000_000_000
+MIN_DEADLINE_NS = 2 * _NS
+"""Kraken refuses a ``deadline`` closer than now + 2 s …"""
+MAX_DEADLINE_NS = 60 * _NS
+"""… or further than now + 60 s."""
+PAUSE_POLL_S = 0.25
+"""How often RISK_AWARE re-reads the market while paused."""
+TRADING_SCOPE = "kraken.trading"
+_DEFINITIVE_SEVERITIES = frozenset({"rejected", "fatal"})
+"""Classifier severities meaning Kraken refused the order for good (not a transient failure)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionLimits:
+    """Time bounds of one batch: ``end_ns`` (batch timeout or deadline, whichever is first)
+    and the client's ``deadline_ns`` that becomes Kraken's ``deadline``."""
+
+    end_ns: int
+    deadline_ns: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class _Ticket:
+    probe: bool
+
+
+class BatchExecution:
+    """Runs the already validated orders of one batch through a strategy.
+
+    Every order handed to a ``run_*`` method ends with exactly one outcome in the book.
+    """
+
+    def __init__(
+        self,
+        *,
+        config: ExecutionConfig,
+        gateway: ExchangeGateway,
+        verdicts: VerdictSource,
+        breakers: BreakerView,
+        market: MarketView,
+        book: OutcomeBook,
+        clock: Clock,
+        sleep: Sleeper,
+        limits: ExecutionLimits,
+        validate_only: bool,
+    ) -> None:
+        self._config = config
+        self._gateway = gateway
+        self._verdicts = verdicts
+        self._breakers = breakers
+        self._market = market
+        self._book = book
+        self._clock = clock
+        self._sleep = sleep
+        self._limits = limits
+        self._validate_only = validate_only
+        self.retries = 0
+        self.api_calls = 0
+
+    # -- STRATEGIES ------------------------------------------------------------------------
+
+    async def run_sequential(self, slots: Sequence[OrderSlot]) -> None:
+        for slot in slots:
+            await self._place([slot], attempt=1)
+
+    async def run_parallel(self, slots: Sequence[OrderSlot]) -> None:
+        limit = asyncio.Semaphore(self._config.parallel_limit)
+
+        async def one(slot: OrderSlot) -> None:
+            async with limit:
+                await self._place([slot], attempt=1)
+
+        async with asyncio.TaskGroup() as group:
+            for slot in slots:
+                group.create_task(one(slot))
+
+    async def run_smart_routing(self, plan: Sequence[Sequence[Sequence[OrderSlot]]]) -> None:
+        """``plan``: per pair, its chunks in placement order; pairs run in parallel."""
+        limit = asyncio.Semaphore(self._config.parallel_limit)
+
+        async def one(chunks: Sequence[Sequence[OrderSlot]]) -> None:
+            async with limit:
+                for chunk in chunks:
+                    await self._place(list(chunk), attempt=1)
+
+        async with asyncio.TaskGroup() as group:
+            for chunks in plan:
+                group.create_task(one(chunks))
+
+    async def run_risk_aware(self, slots: Sequence[OrderSlot], budget: ExposureBudget) -> None:
+        """One at a time in the given order; before each, wait out stale prices and high
+        volatility, then re-check the order and the cumulative exposure at live prices."""
+        for slot in slots:
+            if not await self._wait_until_calm(slot):
+                continue
+            assessment = assess_order(slot.order, self._market, self._config)
+            self._book.set_notional(slot.index, assessment.notional)
+            if assessment.problem is not None:
+                await self._book.rejected(slot, assessment.problem, category=LOCAL_CATEGORY)
+                continue
+            assert assessment.notional is not None
+            problem = budget.try_reserve(assessment.notional)
+            if problem is not None:
+                await self._book.rejected(slot, problem, category=LOCAL_CATEGORY)
+                continue
+            await self._place([slot], attempt=1)
+            if self._book.outcome(slot.index) is not OrderOutcome.PLACED:
+                budget.release(assessment.notional)
+
+    async def _wait_until_calm(self, slot: OrderSlot) -> bool:
+        ceiling = self._config.volatility_ceiling
+        while True:
+            if self._market.kill_switch_active():
+                await self._book.rejected(slot, KILL_SWITCH_REASON, category=LOCAL_CATEGORY)
+                return False
+            if self._market.is_stale(slot.pair):
+                why = f"the price of {slot.pair} is stale"
+            else:
+                volatility = self._market.volatility(slot.pair)
+                if ceiling is None or volatility is None or volatility <= ceiling:
+                    return True
+                why = f"volatility {volatility:.4f} of {slot.pair} is above {ceiling}"
+            remaining_ns = self._limits.end_ns - self._clock()
+            if remaining_ns <= 0:
+                await self._book.failed(slot, "timeout", detail=f"paused until timeout: {why}")
+                return False
+            await self._sleep(min(PAUSE_POLL_S, remaining_ns / _NS))
+
+    # -- PLACEMENT -------------------------------------------------------------------------
+
+    async def _place(self, slots: list[OrderSlot], *, attempt: int) -> None:
+        """Place ``slots`` (one pair when more than one) and follow up until each is decided."""
+        ticket = await self._admit(slots)
+        if ticket is None:
+            return
+        if ticket.probe and len(slots) > 1:
+            # A half-open breaker admits one test order, not a whole exchange batch.
+            await self._call(slots[:1], attempt=attempt, probe=True)
+            await self._place(slots[1:], attempt=attempt)
+            return
+        await self._call(slots, attempt=attempt, probe=ticket.probe)
+
+    async def _admit(self, slots: Sequence[OrderSlot]) -> _Ticket | None:
+        """Wait while the trading breaker is open; ``None`` once the orders are decided."""
+        parked = False
+        while True:
+            if self._market.kill_switch_active():
+                for slot in slots:
+                    await self._book.rejected(slot, KILL_SWITCH_REASON, category=LOCAL_CATEGORY)
+                return None
+            state = self._breakers.trading_state()
+            blocked = parked or state is not BreakerState.CLOSED
+            reason = "circuit_open" if blocked else "timeout"
+            now = self._clock()
+            deadline = self._limits.deadline_ns
+            if deadline is not None and deadline - now < MIN_DEADLINE_NS:
+                await self._fail_all(
+                    slots, reason, "the batch deadline is less than 2 s away (Kraken's minimum)"
+                )
+                return None
+            remaining_ns = self._limits.end_ns - now
+            if remaining_ns <= 0:
+                detail = (
+                    "the trading circuit breaker stayed open until the batch timeout"
+                    if blocked
+                    else "the batch timeout passed before the order could be sent"
+                )
+                await self._fail_all(slots, reason, detail)
+                return None
+            if state is BreakerState.CLOSED:
+                return _Ticket(probe=False)
+            if state is BreakerState.HALF_OPEN and self._breakers.try_acquire_probe():
+                return _Ticket(probe=True)
+            parked = True
+            await self._breakers.wait_for_change(remaining_ns / _NS)
+            await asyncio.sleep(0)  # never starve the loop, even if the view returns at once
+
+    def _call_deadline(self) -> int | None:
+        deadline = self._limits.deadline_ns
+        if deadline is None:
+            return None
+        return min(deadline, self._clock() + MAX_DEADLINE_NS)
+
+    async def _call(self, slots: list[OrderSlot], *, attempt: int, probe: bool) -> None:
+        if len(slots) > 1:
+            try:
+                batch_reply = await self._add_order_batch(slots, probe=probe)
+            finally:
+                if probe:
+                    self._breakers.release_probe()
+            await self._handle_batch_reply(slots, batch_reply, attempt=attempt)
+            return
+        try:
+            reply = await self._add_order(slots[0], probe=probe)
+        finally:
+            if probe:
+                self._breakers.release_probe()
+        if reply.ok:
+            await self._book.placed(slots[0], txid=reply.txid or "", attempts=attempt)
+        else:
+            await self._after_failure(slots, reply, attempt=attempt, endpoint="AddOrder")
+
+    async def _handle_batch_reply(
+        self, slots: list[OrderSlot], reply: BatchPlacementReply, *, attempt: int
+    ) -> None:
+        failure = reply.failure
+        if failure is None and len(reply.entries) != len(slots):
+            failure = PlacementReply(
+                ok=False,
+                errors=(f"reply has {len(reply.entries)} entries for {len(slots)} orders",),
+                outcome_unknown=True,
+            )
+        if failure is not None:
+            await self._after_failure(slots, failure, attempt=attempt, endpoint="AddOrderBatch")
+            return
+        rejected: list[tuple[OrderSlot, PlacementReply]] = []
+        for slot, entry in zip(slots, reply.entries, strict=True):
+            if entry.ok:
+                await self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
+            else:
+                rejected.append((slot, entry))
+        if rejected:
+            async with asyncio.TaskGroup() as group:
+                for slot, entry in rejected:
+                    group.create_task(
+                        self._after_failure(
+                            [slot], entry, attempt=attempt, endpoint="AddOrderBatch"
+                        )
+                    )
+
+    async def _add_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        self.api_calls += 1
+        try:
+            return await self._gateway.add_order(
+                slot.order,
+                slot.cl_ord_id,
+                deadline_ns=self._call_deadline(),
+                validate=self._validate_only,
+                probe=probe,
+            )
+        except Exception as e:  # the request may have been sent: outcome unknown
+            return _unknown_reply(e)
+
+    async def _add_order_batch(
+        self, slots: Sequence[OrderSlot], *, probe: bool
+    ) -> BatchPlacementReply:
+        self.api_calls += 1
+        try:
+            return await self._gateway.add_order_batch(
+                slots[0].pair,
+                [(slot.order, slot.cl_ord_id) for slot in slots],
+                deadline_ns=self._call_deadline(),
+                validate=self._validate_only,
+                probe=probe,
+            )
+        except Exception as e:  # the request may have been sent: outcome unknown
+            return BatchPlacementReply(failure=_unknown_reply(e))
+
+    # -- FAILURES --------------------------------------------------------------------------
+
+    async def _after_failure(
+        self,
+        slots: list[OrderSlot],
+        failure: PlacementReply,
+        *,
+        attempt: int,
+        endpoint: str,
+    ) -> None:
+        """Reconcile unknown outcomes first, then follow the classifier's verdict."""
+        pending = slots
+        reconciled = False
+        if failure.outcome_unknown:
+            pending = await self.reconcile(pending, attempt=attempt)
+            reconciled = True
+            if not pending:
+                return
+        verdict = await self._ask(self._failure_event(failure, endpoint), attempt)
+        if verdict is not None and verdict.reconcile_first and not reconciled:
+            pending = await self.reconcile(pending, attempt=attempt)
+            if not pending:
+                return
+        errors = failure.errors
+        if verdict is None:
+            await self._fail_all(
+                pending,
+                "retries_exhausted",
+                "the error classifier did not answer; a placement is never retried blindly",
+                errors,
+            )
+            return
+        if not verdict.retry:
+            if verdict.severity in _DEFINITIVE_SEVERITIES and not failure.outcome_unknown:
+                reason = f"{verdict.category}: {verdict.reason or '; '.join(errors)}"
+                for slot in pending:
+                    await self._book.rejected(
+                        slot, reason, category=verdict.category, errors=errors
+                    )
+            else:
+                detail = verdict.reason or f"the classifier refused a retry ({verdict.category})"
+                await self._fail_all(pending, "retries_exhausted", detail, errors)
+            return
+        allowed = min(verdict.max_retries, self._config.max_retries)
+        if attempt > allowed:
+            detail = f"{attempt} attempts, at most {allowed} retries allowed"
+            await self._fail_all(pending, "retries_exhausted", detail, errors)
+            return
+        delay_s = self._retry_delay_s(verdict)
+        if self._clock() + int(delay_s * _NS) >= self._limits.end_ns:
+            detail = f"the retry delay of {delay_s:.3f} s runs past the batch timeout"
+            await self._fail_all(pending, "timeout", detail, errors)
+            return
+        await self._sleep(delay_s)
+        self.retries += len(pending)
+        await self._place(pending, attempt=attempt + 1)
+
+    def _retry_delay_s(self, verdict: RetryVerdict) -> float:
+        delay_s = max(0.0, verdict.delay_s)
+        if verdict.retry_not_before_ns is not None:
+            delay_s = max(delay_s, (verdict.retry_not_before_ns - self._clock()) / _NS)
+        return delay_s
+
+    async def _ask(self, failure: KrakenCallFailed, attempt: int) -> RetryVerdict | None:
+        try:
+            return await self._verdicts.verdict(failure, attempt, OperationKind.PLACE)
+        except Exception:  # a broken classifier link counts as silence
+            return None
+
+    def _failure_event(self, failure: PlacementReply, endpoint: str) -> KrakenCallFailed:
+        if failure.call_failure is not None:
+            return failure.call_failure
+        now = self._clock()
+        return KrakenCallFailed(
+            ts_event=now,
+            ts_init=now,
+            scope=TRADING_SCOPE,
+            endpoint=endpoint,
+            operation=OperationKind.PLACE,
+            latency_ns=0,
+            errors=failure.errors,
+            outcome_unknown=failure.outcome_unknown,
+        )
+
+    async def _fail_all(
+        self,
+        slots: Sequence[OrderSlot],
+        reason: str,
+        detail: str,
+        errors: tuple[str, ...] = (),
+    ) -> None:
+        for slot in slots:
+            await self._book.failed(slot, reason, detail=detail, errors=errors)
+
+    # -- RECONCILIATION --------------------------------------------------------------------
+
+    async def reconcile(self, slots: Sequence[OrderSlot], *, attempt: int) -> list[OrderSlot]:
+        """Look each order up by ``cl_ord_id``, in up to ``reconcile_attempts`` rounds.
+
+        Found orders are recorded as placed; orders whose last lookup failed end as
+        ``unknown_outcome``; the ones definitely absent are returned (safe to place again).
+        """
+        if self._validate_only:
+            return list(slots)  # a validate call never creates an order
+        unresolved = list(slots)
+        last_lookup_failed: dict[int, bool] = {}
+        for round_number in range(self._config.reconcile_attempts):
+            if round_number:
+                await self._sleep(self._config.reconcile_delay_s)
+            still_unresolved = []
+            for slot in unresolved:
+                found = await self._find(slot)
+                if found.found:
+                    await self._book.placed(
+                        slot, txid=found.txid or "", attempts=attempt, reconciled=True
+                    )
+                else:
+                    last_lookup_failed[slot.index] = found.lookup_failed
+                    still_unresolved.append(slot)
+            unresolved = still_unresolved
+            if not unresolved:
+                break
+        absent = []
+        for slot in unresolved:
+            if last_lookup_failed[slot.index]:
+                detail = "the order could not be looked up by cl_ord_id; it may exist"
+                await self._book.failed(slot, "unknown_outcome", detail=detail)
+            else:
+                absent.append(slot)
+        return absent
+
+    async def resume_lookup(self, slot: OrderSlot) -> bool:
+        """Before re-placing an order of a redelivered batch, look for it once (retrying only
+        failed lookups). ``True`` when the order got its outcome (found, or unknowable)."""
+        for round_number in range(self._config.reconcile_attempts):
+            if round_number:
+                await self._sleep(self._config.reconcile_delay_s)
+            found = await self._find(slot)
+            if found.found:
+                await self._book.placed(slot, txid=found.txid or "", attempts=0, reconciled=True)
+                return True
+            if not found.lookup_failed:
+                return False
+        detail = "resumed batch: the order could not be looked up, so it is not placed again"
+        await self._book.failed(slot, "unknown_outcome", detail=detail)
+        return True
+
+    async def _find(self, slot: OrderSlot) -> LookupResult:
+        self.api_calls += 1
+        try:
+            return await self._gateway.find_order(slot.cl_ord_id)
+        except Exception:  # a broken lookup is a failed lookup
+            return LookupResult(found=False, lookup_failed=True)
+
+
+def _unknown_reply(error: Exception) -> PlacementReply:
+    return PlacementReply(
+        ok=False, errors=(f"gateway raised {type(error).__name__}",), outcome_unknown=True
+    )

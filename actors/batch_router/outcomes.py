@@ -1,0 +1,185 @@
+"""One outcome per order, published once, and the batch summary built from them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+
+from actors.batch_router.ports import Clock, EventSink
+from schemas.events import (
+    BatchCompleted,
+    OrderFailed,
+    OrderOutcome,
+    OrderPlaced,
+    OrderRejected,
+    OrderResult,
+)
+from schemas.orders import BatchStrategy, OrderRequest
+
+__all__ = ["LOCAL_CATEGORY", "OrderSlot", "OutcomeBook"]
+
+LOCAL_CATEGORY = "local"
+"""``OrderRejected.category`` of the router's own validation and risk checks."""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderSlot:
+    """An order of the batch with its position and its client id."""
+
+    index: int
+    order: OrderRequest
+    cl_ord_id: str
+
+    @property
+    def pair(self) -> str:
+        return self.order.pair
+
+
+class OutcomeBook:
+    """Records exactly one outcome per order and emits its event as it is decided."""
+
+    def __init__(self, batch_id: str, sink: EventSink, clock: Clock) -> None:
+        self.batch_id = batch_id
+        self._sink = sink
+        self._clock = clock
+        self._results: dict[int, OrderResult] = {}
+        self._notionals: dict[int, Decimal] = {}
+
+    def is_decided(self, index: int) -> bool:
+        return index in self._results
+
+    def set_notional(self, index: int, value: Decimal | None) -> None:
+        if value is None:
+            self._notionals.pop(index, None)
+        else:
+            self._notionals[index] = value
+
+    def notional(self, index: int) -> Decimal | None:
+        return self._notionals.get(index)
+
+    def outcome(self, index: int) -> OrderOutcome | None:
+        result = self._results.get(index)
+        return None if result is None else result.outcome
+
+    async def placed(
+        self, slot: OrderSlot, *, txid: str, attempts: int, reconciled: bool = False
+    ) -> None:
+        self._record(slot, OrderOutcome.PLACED, txid=txid)
+        now = self._clock()
+        await self._sink.emit(
+            OrderPlaced(
+                ts_event=now,
+                ts_init=now,
+                batch_id=self.batch_id,
+                index=slot.index,
+                pair=slot.pair,
+                cl_ord_id=slot.cl_ord_id,
+                txid=txid,
+                attempts=attempts,
+                reconciled=reconciled,
+            )
+        )
+
+    async def rejected(
+        self, slot: OrderSlot, reason: str, *, category: str, errors: tuple[str, ...] = ()
+    ) -> None:
+        self._record(slot, OrderOutcome.REJECTED, reason=reason)
+        now = self._clock()
+        await self._sink.emit(
+            OrderRejected(
+                ts_event=now,
+                ts_init=now,
+                batch_id=self.batch_id,
+                index=slot.index,
+                pair=slot.pair,
+                cl_ord_id=slot.cl_ord_id,
+                reason=reason,
+                category=category,
+                errors=errors,
+            )
+        )
+
+    async def failed(
+        self, slot: OrderSlot, reason: str, *, detail: str = "", errors: tuple[str, ...] = ()
+    ) -> None:
+        self._record(slot, OrderOutcome.FAILED, reason=reason)
+        now = self._clock()
+        await self._sink.emit(
+            OrderFailed(
+                ts_event=now,
+                ts_init=now,
+                batch_id=self.batch_id,
+                index=slot.index,
+                pair=slot.pair,
+                cl_ord_id=slot.cl_ord_id,
+                reason=reason,
+                detail=detail,
+                errors=errors,
+            )
+        )
+
+    def record_silently(self, slot: OrderSlot, reason: str) -> None:
+        """A rejection covered by a ``BatchRejected`` event: no per-order event."""
+        self._record(slot, OrderOutcome.REJECTED, reason=reason)
+
+    def completed(
+        self,
+        *,
+        slots: Sequence[OrderSlot],
+        strategy: BatchStrategy,
+        started_ns: int,
+        retries: int,
+        api_calls: int,
+        validate_only: bool,
+    ) -> BatchCompleted:
+        """The summary; every slot must have an outcome by now."""
+        results = tuple(self._results[slot.index] for slot in slots)
+        placed = sum(1 for result in results if result.outcome is OrderOutcome.PLACED)
+        rejected = sum(1 for result in results if result.outcome is OrderOutcome.REJECTED)
+        exposure = sum(
+            (
+                result.notional
+                for result in results
+                if result.outcome is OrderOutcome.PLACED and result.notional is not None
+            ),
+            Decimal(0),
+        )
+        now = self._clock()
+        return BatchCompleted(
+            ts_event=now,
+            ts_init=now,
+            batch_id=self.batch_id,
+            strategy=strategy,
+            results=results,
+            total=len(results),
+            placed=placed,
+            rejected=rejected,
+            failed=len(results) - placed - rejected,
+            success_rate=placed / len(results) if results else 0.0,
+            duration_ns=max(0, now - started_ns),
+            retries=retries,
+            api_calls=api_calls,
+            exposure_used=exposure,
+            validate_only=validate_only,
+        )
+
+    def _record(
+        self,
+        slot: OrderSlot,
+        outcome: OrderOutcome,
+        *,
+        txid: str | None = None,
+        reason: str | None = None,
+    ) -> None:
+        if slot.index in self._results:
+            raise RuntimeError(f"order {slot.index} of batch {self.batch_id} decided twice")
+        self._results[slot.index] = OrderResult(
+            index=slot.index,
+            pair=slot.pair,
+            cl_ord_id=slot.cl_ord_id,
+            outcome=outcome,
+            txid=txid,
+            reason=reason,
+            notional=self._notionals.get(slot.index),
+        )

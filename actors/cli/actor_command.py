@@ -1,0 +1,52 @@
+"""``galfriday actor NAME``: run one actor as this process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+from typing import Any
+
+from bus.logs import setup_logging
+from bus.runtime import run_actor
+from bus.telemetry import setup_telemetry
+from schemas import ConfigError, load_config
+
+__all__ = ["ACTOR_FACTORIES", "register"]
+
+ACTOR_FACTORIES = {
+    "market-data": "actors.market_data.shell",
+    "error-classifier": "actors.error_classifier.shell",
+    "batch-router": "actors.batch_router.shell",
+}
+"""Each module exposes ``build_actor(config: GalFridayConfig) -> bus.Actor``."""
+
+
+def register(subparsers: Any) -> None:
+    parser = subparsers.add_parser("actor", help="run one actor process")
+    parser.add_argument("name", choices=sorted(ACTOR_FACTORIES))
+    parser.add_argument("--config", help="YAML config file (default $GF_CONFIG or ./config.yaml)")
+    parser.set_defaults(handler=_run)
+
+
+def _run(args: argparse.Namespace) -> int:
+    try:
+        config = load_config(args.config)
+    except ConfigError as e:
+        print(f"galfriday: {e}", file=sys.stderr)
+        return 2
+    setup_logging(args.name)
+    setup_telemetry(args.name)
+    module = importlib.import_module(ACTOR_FACTORIES[args.name])
+    try:
+        actor = module.build_actor(config)
+    except ConfigError as e:
+        print(f"galfriday: {e}", file=sys.stderr)
+        return 2
+    try:
+        asyncio.run(run_actor(actor, config))
+    except OSError as e:
+        print(f"galfriday: cannot reach NATS at {config.nats.url}: {e}", file=sys.stderr)
+        return 1
+    return 0

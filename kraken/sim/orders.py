@@ -1,0 +1,268 @@
+"""Simulated orders: parsing AddOrder arguments and rendering Kraken's order JSON."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from kraken.sim.errors import (
+    COST_MINIMUM_NOT_MET,
+    ORDER_MINIMUM_NOT_MET,
+    TICK_SIZE_CHECK_FAILED,
+    SimError,
+    invalid_arguments,
+)
+from kraken.sim.pairs import PairSpec
+from kraken.sim.wire import NANOS_PER_SECOND, format_decimal, unix_seconds_float
+
+__all__ = ["OrderIntent", "SimOrder", "parse_flag", "parse_order", "text_param"]
+
+_SIDES = frozenset({"buy", "sell"})
+_SUPPORTED_TYPES = frozenset({"market", "limit"})
+_KNOWN_TYPES = _SUPPORTED_TYPES | {
+    "iceberg",
+    "stop-loss",
+    "take-profit",
+    "stop-loss-limit",
+    "take-profit-limit",
+    "trailing-stop",
+    "trailing-stop-limit",
+    "settle-position",
+}
+# ``viqc`` (volume in quote) is not simulated, so it is refused like an unknown flag.
+_SUPPORTED_FLAGS = frozenset({"post", "fcib", "fciq", "nompp"})
+_TIME_IN_FORCE = frozenset({"GTC", "IOC", "GTD"})
+_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{4}-?[0-9a-fA-F]{12}$"
+)
+_FREE_TEXT_CL_ORD_ID = re.compile(r"^[\x20-\x7e]{1,18}$")
+_INT32_MAX = 2**31 - 1
+
+
+def text_param(value: Any) -> str | None:
+    """A request parameter as text, whether it came form-encoded or as a JSON scalar."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float | str):
+        return str(value)
+    raise SimError(invalid_arguments())
+
+
+def parse_flag(value: Any) -> bool:
+    text = text_param(value)
+    return text is not None and text.lower() in {"true", "1"}
+
+
+def _decimal(value: Any, field_name: str) -> Decimal:
+    text = text_param(value)
+    if text is None or text.strip() == "":
+        raise SimError(invalid_arguments(field_name))
+    try:
+        parsed = Decimal(text.strip())
+    except InvalidOperation:
+        raise SimError(invalid_arguments(field_name)) from None
+    if not parsed.is_finite() or parsed <= 0:
+        raise SimError(invalid_arguments(field_name))
+    return parsed
+
+
+def _decimal_places(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return -exponent if isinstance(exponent, int) and exponent < 0 else 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrderIntent:
+    """A validated AddOrder (or AddOrderBatch entry), not yet placed."""
+
+    pair: PairSpec
+    side: str
+    ordertype: str
+    volume: Decimal
+    price: Decimal | None
+    oflags: tuple[str, ...]
+    timeinforce: str
+    expiretm_ns: int | None
+    cl_ord_id: str | None
+    userref: int | None
+
+    @property
+    def post_only(self) -> bool:
+        return "post" in self.oflags
+
+    def describe(self) -> str:
+        """``descr.order``: ``buy 1.25000000 XBTUSD @ limit 37500.0``."""
+        volume = format_decimal(self.volume, self.pair.lot_decimals)
+        head = f"{self.side} {volume} {self.pair.altname} @ {self.ordertype}"
+        if self.price is None:
+            return head
+        return f"{head} {format_decimal(self.price, self.pair.pair_decimals)}"
+
+
+def _parse_cl_ord_id(value: Any) -> str | None:
+    text = text_param(value)
+    if text is None:
+        return None
+    if _UUID.match(text) or _FREE_TEXT_CL_ORD_ID.match(text):
+        return text
+    raise SimError(invalid_arguments("cl_ord_id"))
+
+
+def _parse_userref(value: Any) -> int | None:
+    text = text_param(value)
+    if text is None:
+        return None
+    try:
+        userref = int(text)
+    except ValueError:
+        raise SimError(invalid_arguments("userref")) from None
+    if abs(userref) > _INT32_MAX:
+        raise SimError(invalid_arguments("userref"))
+    return userref
+
+
+def _parse_expiry(value: Any, now_ns: int) -> int | None:
+    text = text_param(value)
+    if text is None or text == "0":
+        return None
+    try:
+        if text.startswith("+"):
+            return now_ns + round(float(text[1:]) * NANOS_PER_SECOND)
+        return round(float(text) * NANOS_PER_SECOND)
+    except ValueError:
+        raise SimError(invalid_arguments("expiretm")) from None
+
+
+def parse_order(
+    params: Mapping[str, Any], pair: PairSpec, reference_price: Decimal, now_ns: int
+) -> OrderIntent:
+    """Validate one order's arguments against the pair (``reference_price`` prices market orders).
+
+    Raises ``SimError`` with Kraken's error string for the first problem found.
+    """
+    side = text_param(params.get("type"))
+    if side not in _SIDES:
+        raise SimError(invalid_arguments("type"))
+    ordertype = text_param(params.get("ordertype"))
+    if ordertype not in _KNOWN_TYPES:
+        raise SimError(invalid_arguments("ordertype"))
+    if ordertype not in _SUPPORTED_TYPES:
+        # Kraken supports these; the simulator does not, and says so with the same error family.
+        raise SimError(invalid_arguments("ordertype"))
+    volume = _decimal(params.get("volume"), "volume")
+    if _decimal_places(volume) > pair.lot_decimals:
+        raise SimError(invalid_arguments("volume"))
+    price: Decimal | None = None
+    if ordertype == "limit":
+        raw_price = text_param(params.get("price"))
+        if raw_price is not None and raw_price[:1] in {"+", "-", "#"}:
+            raise SimError(invalid_arguments("price"))  # relative prices are not simulated
+        price = _decimal(params.get("price"), "price")
+    oflags = tuple(
+        flag for flag in (text_param(params.get("oflags")) or "").split(",") if flag.strip()
+    )
+    if any(flag not in _SUPPORTED_FLAGS for flag in oflags) or (
+        "post" in oflags and ordertype != "limit"
+    ):
+        raise SimError(invalid_arguments("oflags"))
+    timeinforce = (text_param(params.get("timeinforce")) or "GTC").upper()
+    if timeinforce not in _TIME_IN_FORCE:
+        raise SimError(invalid_arguments("timeinforce"))
+    expiretm_ns = _parse_expiry(params.get("expiretm"), now_ns)
+    if (timeinforce == "GTD") != (expiretm_ns is not None):
+        raise SimError(invalid_arguments("expiretm"))
+    cl_ord_id = _parse_cl_ord_id(params.get("cl_ord_id"))
+    userref = _parse_userref(params.get("userref"))
+    if cl_ord_id is not None and userref is not None:
+        raise SimError(invalid_arguments("cl_ord_id"))
+    if volume < pair.ordermin:
+        raise SimError(ORDER_MINIMUM_NOT_MET)
+    if price is not None and price % pair.tick_size != 0:
+        raise SimError(TICK_SIZE_CHECK_FAILED)
+    if volume * (price if price is not None else reference_price) < pair.costmin:
+        raise SimError(COST_MINIMUM_NOT_MET)
+    return OrderIntent(
+        pair=pair,
+        side=side,
+        ordertype=ordertype,
+        volume=volume,
+        price=price,
+        oflags=oflags,
+        timeinforce=timeinforce,
+        expiretm_ns=expiretm_ns,
+        cl_ord_id=cl_ord_id,
+        userref=userref,
+    )
+
+
+@dataclass(slots=True)
+class SimOrder:
+    """A placed order and its lifecycle."""
+
+    txid: str
+    account: str
+    intent: OrderIntent
+    opentm_ns: int
+    status: str = "open"
+    vol_exec: Decimal = Decimal(0)
+    cost: Decimal = Decimal(0)
+    fee: Decimal = Decimal(0)
+    closetm_ns: int | None = None
+    reason: str | None = None
+    # Funds reserved while the order rests: (asset, amount).
+    hold: tuple[str, Decimal] | None = field(default=None)
+
+    @property
+    def pair(self) -> PairSpec:
+        return self.intent.pair
+
+    @property
+    def is_open(self) -> bool:
+        return self.status == "open"
+
+    def average_price(self) -> Decimal:
+        return self.cost / self.vol_exec if self.vol_exec else Decimal(0)
+
+    def to_json(self) -> dict[str, Any]:
+        """The order object of OpenOrders / ClosedOrders / QueryOrders."""
+        intent, pair = self.intent, self.pair
+        oflags = [flag for flag in intent.oflags if flag not in {"fcib", "fciq"}] + ["fciq"]
+        body: dict[str, Any] = {"refid": None, "userref": intent.userref or 0}
+        if intent.cl_ord_id is not None:
+            body["cl_ord_id"] = intent.cl_ord_id
+        body |= {
+            "status": self.status,
+            "opentm": unix_seconds_float(self.opentm_ns),
+            "starttm": 0,
+            "expiretm": 0 if intent.expiretm_ns is None else unix_seconds_float(intent.expiretm_ns),
+            "descr": {
+                "pair": pair.altname,
+                "type": intent.side,
+                "ordertype": intent.ordertype,
+                "price": "0"
+                if intent.price is None
+                else format_decimal(intent.price, pair.pair_decimals),
+                "price2": "0",
+                "leverage": "none",
+                "order": intent.describe(),
+                "close": "",
+            },
+            "vol": format_decimal(intent.volume, pair.lot_decimals),
+            "vol_exec": format_decimal(self.vol_exec, pair.lot_decimals),
+            "cost": format_decimal(self.cost, pair.cost_decimals),
+            "fee": format_decimal(self.fee, pair.cost_decimals),
+            "price": format_decimal(self.average_price(), pair.pair_decimals),
+            "stopprice": format_decimal(Decimal(0), pair.pair_decimals),
+            "limitprice": format_decimal(Decimal(0), pair.pair_decimals),
+            "misc": "",
+            "oflags": ",".join(oflags),
+        }
+        if self.closetm_ns is not None:
+            body["closetm"] = unix_seconds_float(self.closetm_ns)
+            body["reason"] = self.reason
+        return body

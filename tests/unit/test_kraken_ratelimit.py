@@ -1,0 +1,211 @@
+"""Rate-limit model with an injected clock: decay, caps per tier, cancel penalties, snapping."""
+
+from __future__ import annotations
+
+import pytest
+
+from kraken.ratelimit import (
+    REST_LIMITS,
+    DecayingCounter,
+    RestCallLimiter,
+    TradingRateLimiter,
+    cancel_penalty,
+    rest_call_cost,
+)
+from schemas.config import KrakenTier
+
+S = 1_000_000_000
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_700_000_000 * S
+
+    def __call__(self) -> int:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += int(seconds * S)
+
+
+def test_rest_call_cost_when_endpoint_kinds_then_documented_costs() -> None:
+    """Ledger/history cost 2, most calls 1, order placement and cancel 0 (other limiter)."""
+    assert rest_call_cost("Ledgers") == 2
+    assert rest_call_cost("TradesHistory") == 2
+    assert rest_call_cost("Balance") == 1
+    assert rest_call_cost("CancelAll") == 1
+    assert rest_call_cost("AddOrder") == 0
+    assert rest_call_cost("AddOrderBatch") == 0
+    assert rest_call_cost("CancelOrder") == 0
+
+
+@pytest.mark.parametrize(
+    ("tier", "cap", "decay"),
+    [
+        (KrakenTier.STARTER, 15, 0.33),
+        (KrakenTier.INTERMEDIATE, 20, 0.5),
+        (KrakenTier.PRO, 20, 1.0),
+    ],
+)
+def test_rest_limiter_when_cap_reached_then_wait_matches_tier_decay(
+    tier: KrakenTier, cap: int, decay: float
+) -> None:
+    """The cap-th call fits, the next waits 1/decay seconds, and fits after that wait."""
+    clock = FakeClock()
+    limiter = RestCallLimiter(tier, clock)
+
+    waits = [limiter.try_acquire("Balance") for _ in range(cap)]
+    wait = limiter.try_acquire("Balance")
+
+    assert waits == [0.0] * cap
+    assert wait == pytest.approx(1 / decay, abs=1e-5)
+    clock.advance(wait)
+    assert limiter.try_acquire("Balance") == 0.0
+
+
+def test_rest_limiter_when_ledger_call_then_costs_two() -> None:
+    """A ledger call moves the counter by 2."""
+    limiter = RestCallLimiter(KrakenTier.PRO, FakeClock())
+
+    limiter.try_acquire("Ledgers")
+
+    assert limiter.counter.level() == pytest.approx(2)
+
+
+def test_rest_limiter_when_untracked_endpoint_then_never_waits() -> None:
+    """AddOrder never touches the REST counter, even when it is full."""
+    limiter = RestCallLimiter(KrakenTier.STARTER, FakeClock())
+    limiter.snap_to_cap()
+
+    assert limiter.try_acquire("AddOrder") == 0.0
+    assert limiter.try_acquire("Balance") > 0
+
+
+def test_counter_when_time_passes_then_decays_to_zero_not_below() -> None:
+    """Linear decay stops at zero."""
+    clock = FakeClock()
+    limiter = RestCallLimiter(KrakenTier.INTERMEDIATE, clock)
+    for _ in range(10):
+        limiter.try_acquire("Balance")
+
+    clock.advance(4)
+    level_after_4s = limiter.counter.level()
+    clock.advance(100)
+
+    assert level_after_4s == pytest.approx(8)
+    assert limiter.counter.level() == 0.0
+
+
+def test_snap_to_cap_when_kraken_says_rate_limited_then_full_and_waits() -> None:
+    """After a rate-limit error the model assumes the counter is at the cap."""
+    clock = FakeClock()
+    limiter = RestCallLimiter(KrakenTier.STARTER, clock)
+
+    limiter.snap_to_cap()
+
+    assert limiter.counter.level() == pytest.approx(15)
+    assert limiter.try_acquire("Balance") == pytest.approx(1 / 0.33, abs=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("age_s", "penalty"),
+    [
+        (0, 8),
+        (4.9, 8),
+        (5, 6),
+        (9.9, 6),
+        (10, 5),
+        (14, 5),
+        (15, 4),
+        (44, 4),
+        (45, 2),
+        (89, 2),
+        (90, 1),
+        (299, 1),
+        (300, 0),
+        (3600, 0),
+    ],
+)
+def test_cancel_penalty_when_order_age_then_documented_table(age_s: float, penalty: int) -> None:
+    """Cancel penalties shrink with order age: 8/6/5/4/2/1/0."""
+    assert cancel_penalty(int(age_s * S)) == penalty
+
+
+def test_cancel_penalty_when_age_unknown_then_worst_case() -> None:
+    """Unknown order age is charged the maximum penalty."""
+    assert cancel_penalty(None) == 8
+
+
+@pytest.mark.parametrize(
+    ("tier", "cap", "decay"),
+    [
+        (KrakenTier.STARTER, 60, 1.0),
+        (KrakenTier.INTERMEDIATE, 125, 2.34),
+        (KrakenTier.PRO, 180, 3.75),
+    ],
+)
+def test_trading_limiter_when_adds_fill_cap_then_waits_per_tier(
+    tier: KrakenTier, cap: int, decay: float
+) -> None:
+    """cap AddOrders fit, the next waits 1/decay seconds."""
+    limiter = TradingRateLimiter(tier, FakeClock())
+
+    for _ in range(cap):
+        assert limiter.try_acquire("XBTUSD", limiter.add_order_cost()) == 0.0
+    wait = limiter.try_acquire("XBTUSD", limiter.add_order_cost())
+
+    assert wait == pytest.approx(1 / decay, abs=1e-5)
+
+
+def test_trading_limiter_when_pairs_differ_then_counters_independent() -> None:
+    """A full counter on one pair does not slow another pair."""
+    limiter = TradingRateLimiter(KrakenTier.STARTER, FakeClock())
+    limiter.snap_to_cap("XBTUSD")
+
+    assert limiter.try_acquire("ETHUSD", 1) == 0.0
+    assert limiter.try_acquire("XBTUSD", 1) > 0
+
+
+def test_trading_limiter_when_batch_add_then_costs_half_per_order() -> None:
+    """A batch of 15 costs 7.5."""
+    limiter = TradingRateLimiter(KrakenTier.STARTER, FakeClock())
+
+    limiter.try_acquire("XBTUSD", limiter.batch_add_cost(15))
+
+    assert limiter.level("XBTUSD") == pytest.approx(7.5)
+
+
+def test_trading_limiter_when_young_cancels_then_penalty_accumulates_and_waits() -> None:
+    """Fresh cancels at 8 each fill the Starter cap of 60 after 7, the 8th waits."""
+    clock = FakeClock()
+    limiter = TradingRateLimiter(KrakenTier.STARTER, clock)
+    cost = limiter.cancel_cost(1 * S)
+
+    for _ in range(7):
+        assert limiter.try_acquire("XBTUSD", cost) == 0.0
+    wait = limiter.try_acquire("XBTUSD", cost)
+
+    assert limiter.level("XBTUSD") == pytest.approx(56)
+    assert wait == pytest.approx(4, abs=1e-5)
+
+
+def test_try_acquire_when_refused_then_nothing_charged() -> None:
+    """A refused acquire leaves the counter unchanged."""
+    counter = DecayingCounter(
+        TradingRateLimiter(KrakenTier.STARTER, FakeClock())._limits, FakeClock()
+    )
+    counter.charge(59.5)
+
+    assert counter.try_acquire(1) > 0
+    assert counter.level() == pytest.approx(59.5)
+
+
+def test_try_acquire_when_cost_above_cap_then_fits_only_when_empty() -> None:
+    """A cost larger than the cap cannot starve forever: it goes through on an empty counter."""
+    clock = FakeClock()
+    counter = DecayingCounter(REST_LIMITS[KrakenTier.STARTER], clock)
+    counter.charge(1)
+
+    assert counter.try_acquire(20) == pytest.approx(1 / 0.33, abs=1e-5)
+    clock.advance(1 / 0.33)
+    assert counter.try_acquire(20) == 0.0
