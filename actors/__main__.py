@@ -1,4 +1,5 @@
 """``python -m actors`` is ``galfriday``."""
+
 import sys
 
 from actors.cli.main import main

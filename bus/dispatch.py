@@ -16,7 +16,8 @@ from opentelemetry import trace
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
-from bus.telemetry import extract_context, meter, tracer
+from bus import telemetry
+from bus.telemetry import TRACE_HEADER, extract_context, meter, tracer
 from schemas import EventDeadLettered, Message
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher"]
@@ -40,7 +41,7 @@ class Dispatcher:
         self.counts: Counter[str] = Counter()
 
     async def handle(self, msg: Msg, subscription: Subscription) -> None:
-        headers = dict(msg.headers or {})
+        headers = dict(msg.headers) if msg.headers else {}
         num_delivered = 1
         if subscription.consumer is not None:
             num_delivered = msg.metadata.num_delivered
@@ -72,7 +73,27 @@ class Dispatcher:
             if subscription.consumer is not None:
                 await msg.ack()
             return
+        if (
+            subscription.consumer is None
+            and not delivery.reply
+            and not telemetry.state.exporting
+            and TRACE_HEADER not in headers
+        ):
+            await self._run_plain(handler, message, msg)
+            return
         await self._run(handler, message, msg, delivery, subscription)
+
+    async def _run_plain(self, handler: Handler, message: Any, msg: Msg) -> None:
+        """The hot path for high-rate core events: no span, ack or reply to manage."""
+        try:
+            await handler(message, Delivery(msg.subject, {}, self.context.clock()))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.counts["handler_errors"] += 1
+            _LOGGER.exception("bus.handler_failed subject=%s", msg.subject)
+            return
+        self.counts["processed"] += 1
 
     async def _run(
         self,

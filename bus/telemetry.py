@@ -19,7 +19,9 @@ __all__ = [
     "extract_context",
     "inject_context",
     "meter",
+    "TRACE_HEADER",
     "setup_telemetry",
+    "state",
     "tracer",
 ]
 
@@ -27,6 +29,16 @@ _LOGGER = logging.getLogger(__name__)
 _PROPAGATOR = TraceContextTextMapPropagator()
 
 tracer = trace.get_tracer("galfriday.bus")
+TRACE_HEADER = "traceparent"
+
+
+class _State:
+    exporting = False
+    """True once an SDK provider is installed; until then spans are made only to carry an
+    incoming trace context onwards."""
+
+
+state = _State()
 meter = metrics.get_meter("galfriday.bus")
 
 
@@ -67,4 +79,5 @@ def setup_telemetry(service_name: str) -> None:
             "telemetry.exporter_missing: pip install opentelemetry-exporter-otlp-proto-http"
         )
     trace.set_tracer_provider(tracer_provider)
+    state.exporting = True
     metrics.set_meter_provider(MeterProvider(resource=resource, metric_readers=readers))

@@ -50,7 +50,7 @@ class OptimizedBatchProcessor:
     Exactly one ``BatchCompleted`` is emitted and returned for every batch.
     """
 
-    def __init__(  # noqa: PLR0917 - the positional signature is the agreed facade
+    def __init__(
         self,
         config: ExecutionConfig,
         gateway: ExchangeGateway,

@@ -28,14 +28,9 @@ from schemas import (
     TradingHalted,
 )
 from tests.support.probe_actor import ProbeActor, batch, quote
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.nats
-
-
-async def eventually(check: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not check():
-            await asyncio.sleep(0.02)
 
 
 @pytest_asyncio.fixture

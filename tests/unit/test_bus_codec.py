@@ -43,9 +43,17 @@ def test_events_codec_rejects_a_query_message() -> None:
 def test_decimal_travels_as_exact_string() -> None:
     """0.1 + 0.2 stays exact: Decimals are strings on the wire, never floats."""
     quote = PriceUpdated(
-        ts_event=1, ts_init=2, pair="BTC/USD", bid=Decimal("0.1"), ask=Decimal("0.3"),
-        last=Decimal("0.2"), bid_size=Decimal(1), ask_size=Decimal(1), volume_24h=Decimal(5),
-        vwap_24h=Decimal("0.2"), source=PriceSource.WS,
+        ts_event=1,
+        ts_init=2,
+        pair="BTC/USD",
+        bid=Decimal("0.1"),
+        ask=Decimal("0.3"),
+        last=Decimal("0.2"),
+        bid_size=Decimal(1),
+        ask_size=Decimal(1),
+        volume_24h=Decimal(5),
+        vwap_24h=Decimal("0.2"),
+        source=PriceSource.WS,
     )
     decoded = EVENTS.decode(encode(quote))
     assert isinstance(decoded, PriceUpdated)

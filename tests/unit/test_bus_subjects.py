@@ -47,5 +47,7 @@ def test_stream_names_contain_no_dots() -> None:
         ("gf.md", "gf.md", True),
     ],
 )
-def test_subject_matching_follows_nats_wildcards(pattern: str, subject: str, expected: bool) -> None:
+def test_subject_matching_follows_nats_wildcards(
+    pattern: str, subject: str, expected: bool
+) -> None:
     assert subject_matches(pattern, subject) is expected

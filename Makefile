@@ -1,0 +1,42 @@
+# Gal Friday. `make run` and `make test` do all the set-up on a fresh machine (Python >= 3.11).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck unit bench sim clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+## the whole stack on this machine: nats-server, the simulated exchange, the three actors
+run: $(STAMP)
+	$(BIN)/galfriday up
+
+## what CI runs: lint, strict typing, the whole test suite
+test: $(STAMP) lint typecheck
+	$(BIN)/pytest -q
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy schemas bus kraken actors
+
+unit: $(STAMP)
+	$(BIN)/pytest -q tests/unit
+
+## benchmarks: each prints figures measured side by side in one run
+bench: $(STAMP)
+	$(BIN)/python -m bench.bus_throughput
+
+## the simulated Kraken exchange alone, on port 8900
+sim: $(STAMP)
+	$(BIN)/galfriday sim
+
+clean:
+	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache
