@@ -84,6 +84,7 @@ class ActorRunner:
         await self._start_service(client)
         for subscription in self.actor.subscriptions(self.subjects):
             await self._subscribe(client, subscription)
+        await client.flush()  # subscriptions are live on the server before start() returns
         _LOGGER.info("actor.started name=%s", self.actor.name)
 
     async def _start_service(self, client: Client) -> None:

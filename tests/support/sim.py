@@ -29,13 +29,12 @@ import aiohttp
 from kraken.signing import sign_request
 from kraken.sim import RunningSim, SimOptions, running_sim
 
-__all__ = ["RawAnswer", "SimClient", "kraken_fixture", "sim_fixture"]
+__all__ = ["KRAKEN_FIXTURES", "RawAnswer", "SimClient", "kraken_fixture", "sim_fixture"]
 
-_FIXTURE_DIRS = (
-    Path("/work/shared/kraken-fixtures"),
-    # CI lays a copy of shared/ beside the clone.
-    Path(__file__).resolve().parents[3] / "shared" / "kraken-fixtures",
-)
+KRAKEN_FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kraken"
+"""Recorded Kraken answers, copied verbatim from the team's shared/kraken-fixtures/."""
+
+_FIXTURE_DIRS = (KRAKEN_FIXTURES,)
 
 
 def kraken_fixture(name: str) -> Any:

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -27,8 +25,9 @@ from kraken.models import (
 from kraken.rest import RawResponse, interpret_response
 from kraken.result import KrakenFailure, KrakenOk
 from kraken.ws import StatusUpdate, SubscriptionResult, TickerUpdate, decode_ws_message
+from tests.support.sim import KRAKEN_FIXTURES
 
-FIXTURES = Path(os.environ.get("GF_KRAKEN_FIXTURES", "/work/shared/kraken-fixtures"))
+FIXTURES = KRAKEN_FIXTURES
 
 REST_FIXTURES: dict[str, Any] = {
     "rest_addorder_official_docs_example.json": AddOrderResult,

@@ -1,0 +1,229 @@
+"""The error-classifier actor: binds :class:`KrakenErrorClassifier` to the bus.
+
+- Kraken call events (JetStream, in order) feed the breakers and the statistics.
+- Exchange-status changes (JetStream, in order) hold or release breakers.
+- Verdict requests (core request/reply, queue group) are answered from the core.
+- Every breaker transition is published durably on ``breaker.<scope>`` and stored in the KV
+  bucket ``breakers`` (see :mod:`actors.error_classifier.persistence`); the state is restored
+  from there on start.
+- A timer ticks the breakers (OPEN → HALF_OPEN) and publishes ``ErrorStatistics``.
+
+Transitions go through an outbox flushed under one lock, so they leave in the order the core
+made them; a failed publish stays in the outbox and the timer retries it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.error_classifier.classifier import KrakenErrorClassifier
+from actors.error_classifier.persistence import BreakerStore
+from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
+from bus.jetstream import BREAKERS_BUCKET
+from bus.ports import BusContext
+from bus.subjects import Subjects
+from schemas import GalFridayConfig
+from schemas.events import (
+    CircuitBreakerStateChanged,
+    ExchangeStatusChanged,
+    KrakenCallFailed,
+    KrakenCallSucceeded,
+)
+from schemas.queries import RetryVerdict, VerdictRequest
+
+__all__ = ["ErrorClassifierActor", "build_actor"]
+
+_LOGGER = logging.getLogger(__name__)
+_NS_PER_S = 1_000_000_000
+_VERDICT_CONCURRENCY = 16
+
+
+@dataclass
+class ErrorClassifierActor(Actor):
+    name = "error-classifier"
+    description = "Kraken error classification, retry verdicts and circuit breakers"
+
+    config: GalFridayConfig = field(default_factory=GalFridayConfig)
+    rng: random.Random = field(default_factory=random.Random)
+    tick_interval_s: float = 0.25
+    _core: KrakenErrorClassifier | None = field(default=None, init=False, repr=False)
+    _store: BreakerStore | None = field(default=None, init=False, repr=False)
+    _outbox: list[CircuitBreakerStateChanged] = field(default_factory=list, init=False)
+    _flush_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
+    _timer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _published: int = field(default=0, init=False)
+    _publish_failures: int = field(default=0, init=False)
+
+    @property
+    def core(self) -> KrakenErrorClassifier:
+        if self._core is None:
+            raise RuntimeError("error-classifier is not running")
+        return self._core
+
+    def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
+        # The verdict endpoint comes last: once it answers, the consumers exist too.
+        return (
+            Subscription(
+                subjects.kraken_calls_all(),
+                consumer=JetStreamConsumer(
+                    "calls", max_deliver=3, backoff_s=(0.2, 1.0), deliver_new_only=True
+                ),
+            ),
+            Subscription(
+                subjects.exchange_status(),
+                consumer=JetStreamConsumer(
+                    "status", max_deliver=3, backoff_s=(0.2, 1.0), deliver_new_only=True
+                ),
+            ),
+            Subscription(
+                subjects.verdict(),
+                queue=self.name,
+                concurrency=_VERDICT_CONCURRENCY,
+                replies=True,
+            ),
+        )
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, context: BusContext) -> None:
+        await super().start(context)
+        self._core = KrakenErrorClassifier(self.config, clock=context.clock, rng=self.rng)
+        self._store = BreakerStore(await context.key_value(BREAKERS_BUCKET))
+        snapshots = await self._store.load_snapshots()
+        self._core.restore(snapshots)
+        if snapshots:
+            _LOGGER.info(
+                "breakers.restored %s",
+                " ".join(f"{s.scope}={s.state}" for s in self._core.snapshot()),
+            )
+        await self._emit(self._core.tick(context.clock()))
+        self._timer = asyncio.create_task(self._run_timer(), name="error-classifier-timer")
+
+    async def stop(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+            self._timer = None
+        if self._core is not None:
+            await self._flush()
+
+    # -- handlers --------------------------------------------------------------------------
+
+    async def on_kraken_call_succeeded(
+        self, event: KrakenCallSucceeded, delivery: Delivery
+    ) -> None:
+        await self._emit(self.core.on_call_succeeded(event))
+
+    async def on_kraken_call_failed(self, event: KrakenCallFailed, delivery: Delivery) -> None:
+        await self._emit(self.core.on_call_failed(event))
+
+    async def on_exchange_status_changed(
+        self, event: ExchangeStatusChanged, delivery: Delivery
+    ) -> None:
+        await self._emit(self.core.on_exchange_status(event))
+
+    async def on_verdict_request(self, request: VerdictRequest, delivery: Delivery) -> RetryVerdict:
+        return self.core.verdict(request, self.context.clock())
+
+    # -- introspection ---------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        if self._core is None:
+            return {"breakers": {}}
+        return {
+            "breakers": {
+                snapshot.scope: {
+                    "state": str(snapshot.state),
+                    "since_ns": snapshot.since_ns,
+                    "retry_at_ns": snapshot.retry_at_ns,
+                    "reason": snapshot.reason,
+                    "open_count": snapshot.open_count,
+                }
+                for snapshot in self._core.snapshot()
+            },
+            "transitions_pending": len(self._outbox),
+            "transitions_published": self._published,
+            "publish_failures": self._publish_failures,
+        }
+
+    def stats(self) -> dict[str, Any]:
+        return {} if self._core is None else self._core.statistics_dict()
+
+    # -- transitions -----------------------------------------------------------------------
+
+    async def _emit(self, changes: list[CircuitBreakerStateChanged]) -> None:
+        if changes:
+            self._outbox.extend(changes)
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Publish and store pending transitions in order; stop at the first failure."""
+        async with self._flush_lock:
+            while self._outbox:
+                change = self._outbox[0]
+                try:
+                    await self._publish(change)
+                except Exception:
+                    self._publish_failures += 1
+                    _LOGGER.exception(
+                        "breaker.publish_failed scope=%s state=%s", change.scope, change.state
+                    )
+                    return
+                self._outbox.pop(0)
+                self._published += 1
+
+    async def _publish(self, change: CircuitBreakerStateChanged) -> None:
+        context = self.context
+        msg_id = f"{change.scope}-{change.ts_event}-{change.state}"
+        await context.publish_durable(context.subjects.breaker(change.scope), change, msg_id=msg_id)
+        store = self._store
+        assert store is not None
+        await store.save_change(change)
+        for snapshot in self.core.snapshot():
+            if snapshot.scope == change.scope:
+                await store.save_snapshot(snapshot, context.clock())
+        _LOGGER.info(
+            "breaker.transition scope=%s %s->%s reason=%s",
+            change.scope,
+            change.previous,
+            change.state,
+            change.reason,
+        )
+
+    # -- timer -----------------------------------------------------------------------------
+
+    async def _run_timer(self) -> None:
+        interval_ns = int(self.config.errors.statistics_interval_s * _NS_PER_S)
+        next_statistics_ns = self.context.clock() + interval_ns
+        while True:
+            await asyncio.sleep(self.tick_interval_s)
+            try:
+                now = self.context.clock()
+                self._outbox.extend(self.core.tick(now))
+                await self._flush()
+                if now >= next_statistics_ns:
+                    next_statistics_ns = now + interval_ns
+                    await self._publish_statistics(now)
+            except Exception:
+                _LOGGER.exception("error_classifier.timer_failed")
+
+    async def _publish_statistics(self, now_ns: int) -> None:
+        statistics = self.core.get_error_statistics(now_ns)
+        await self.context.publish_durable(
+            self.context.subjects.error_statistics(),
+            statistics,
+            msg_id=f"error-statistics-{now_ns}",
+        )
+
+
+def build_actor(config: GalFridayConfig) -> ErrorClassifierActor:
+    """The ``galfriday actor error-classifier`` entry point. Jitter comes from an OS-seeded
+    ``random.Random``; tests build the actor themselves with a seeded one."""
+    return ErrorClassifierActor(config=config, rng=random.Random())
