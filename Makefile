@@ -33,6 +33,7 @@ unit: $(STAMP)
 ## benchmarks: each prints figures measured side by side in one run
 bench: $(STAMP)
 	$(BIN)/python -m bench.bus_throughput
+	$(BIN)/python -m bench.error_classifier
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)
