@@ -32,7 +32,9 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
     if isinstance(annotation, type):
         if issubclass(annotation, msgspec.Struct):
             hints = typing.get_type_hints(annotation, include_extras=True)
-            fields = {f.name: strategy_for(hints[f.name]) for f in msgspec.structs.fields(annotation)}
+            fields = {
+                f.name: strategy_for(hints[f.name]) for f in msgspec.structs.fields(annotation)
+            }
             return st.builds(annotation, **fields)
         if issubclass(annotation, enum.Enum):
             return st.sampled_from(list(annotation))
