@@ -1,0 +1,162 @@
+"""The Kraken REST client seen through the router's ``ExchangeGateway`` port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+
+import msgspec
+
+from actors.batch_router.ports import (
+    BatchPlacementReply,
+    LookupResult,
+    PairRules,
+    PlacementReply,
+)
+from kraken.models import OrderInfo
+from kraken.pairs import PairRegistry
+from kraken.rest import KrakenRestClient, scope_of
+from kraken.result import KrakenFailure, KrakenOk
+from schemas.events import KrakenCallFailed, OperationKind
+from schemas.orders import OrderRequest
+
+__all__ = ["KrakenGateway"]
+
+_NS_PER_S = 1_000_000_000
+
+
+class KrakenGateway:
+    """Places and looks up orders through one :class:`KrakenRestClient`.
+
+    Pairs arrive as WS v2 symbols (``BTC/USD``) and leave as REST altnames via ``registry``.
+    ``KrakenCall*`` events are published by the client's own ``on_call`` observer; a failed
+    placement also carries the same description as ``call_failure`` for the verdict request.
+    """
+
+    def __init__(
+        self, client: KrakenRestClient, registry: PairRegistry, clock: Callable[[], int]
+    ) -> None:
+        self._client = client
+        self._registry = registry
+        self._clock = clock
+
+    @property
+    def registry(self) -> PairRegistry:
+        return self._registry
+
+    def replace_registry(self, registry: PairRegistry) -> None:
+        self._registry = registry
+
+    def pair_rules(self, pair: str) -> PairRules | None:
+        info = self._registry.get(pair)
+        # Only the v2 symbol is the project's name; ``XBTUSD`` in a batch is not accepted.
+        if info is None or info.symbol != pair:
+            return None
+        return info
+
+    def _rest_pair(self, pair: str) -> str:
+        return self._registry.to_altname(pair) if pair in self._registry else pair
+
+    async def add_order(
+        self,
+        order: OrderRequest,
+        cl_ord_id: str,
+        *,
+        deadline_ns: int | None,
+        validate: bool,
+        probe: bool,
+    ) -> PlacementReply:
+        expiretm = None if order.expire_time_ns is None else order.expire_time_ns // _NS_PER_S
+        result = await self._client.add_order(
+            pair=self._rest_pair(order.pair),
+            side=order.side,
+            ordertype=order.order_type,
+            volume=order.volume,
+            price=order.price,
+            price2=order.price2,
+            timeinforce=order.time_in_force,
+            expiretm=expiretm,
+            post_only=order.post_only,
+            reduce_only=order.reduce_only,
+            cl_ord_id=cl_ord_id,
+            validate=validate,
+            deadline_ns=deadline_ns,
+            probe=probe,
+        )
+        if isinstance(result, KrakenOk):
+            txids = result.value.txid
+            return PlacementReply(ok=True, txid=txids[0] if txids else None)
+        return self._failure_reply(result, probe)
+
+    async def add_order_batch(
+        self,
+        pair: str,
+        orders: Sequence[tuple[OrderRequest, str]],
+        *,
+        deadline_ns: int | None,
+        validate: bool,
+        probe: bool,
+    ) -> BatchPlacementReply:
+        # The client sends each order's own ``cl_ord_id``: put the assigned one there.
+        requests = [
+            msgspec.structs.replace(order, cl_ord_id=cl_ord_id) for order, cl_ord_id in orders
+        ]
+        result = await self._client.add_order_batch(
+            self._rest_pair(pair),
+            requests,
+            deadline_ns=deadline_ns,
+            validate=validate,
+            probe=probe,
+        )
+        if isinstance(result, KrakenFailure):
+            return BatchPlacementReply(failure=self._failure_reply(result, probe))
+        entries = tuple(
+            PlacementReply(ok=True, txid=entry.txid)
+            if entry.error is None
+            else PlacementReply(ok=False, errors=(entry.error,))
+            for entry in result.value.orders
+        )
+        return BatchPlacementReply(entries=entries)
+
+    async def find_order(self, cl_ord_id: str) -> LookupResult:
+        open_result = await self._client.open_orders(cl_ord_id=cl_ord_id)
+        if isinstance(open_result, KrakenFailure):
+            return LookupResult(found=False, lookup_failed=True)
+        found = _match(open_result.value.open, cl_ord_id)
+        if found is not None:
+            return found
+        closed_result = await self._client.closed_orders(cl_ord_id=cl_ord_id)
+        if isinstance(closed_result, KrakenFailure):
+            return LookupResult(found=False, lookup_failed=True)
+        found = _match(closed_result.value.closed, cl_ord_id)
+        return found if found is not None else LookupResult(found=False)
+
+    def _failure_reply(self, failure: KrakenFailure, probe: bool) -> PlacementReply:
+        now = self._clock()
+        event = KrakenCallFailed(
+            ts_event=now,
+            ts_init=now,
+            scope=scope_of(failure.endpoint),
+            endpoint=failure.endpoint,
+            operation=OperationKind.PLACE,
+            latency_ns=failure.latency_ns,
+            errors=failure.describe(),
+            http_status=failure.http_status,
+            outcome_unknown=failure.outcome_unknown,
+            transport_error=failure.transport_error,
+            probe=probe,
+        )
+        return PlacementReply(
+            ok=False,
+            errors=failure.describe(),
+            outcome_unknown=failure.outcome_unknown,
+            call_failure=event,
+        )
+
+
+def _match(orders: Mapping[str, OrderInfo], cl_ord_id: str) -> LookupResult | None:
+    # Filtered server-side already; checked again so a venue ignoring the filter cannot
+    # make an unrelated order count as ours.
+    for txid, info in orders.items():
+        if info.cl_ord_id == cl_ord_id:
+            return LookupResult(found=True, txid=txid, status=info.status)
+    return None

@@ -1,0 +1,328 @@
+"""The batch-router actor process: ``OrderBatchRequested`` in, Kraken orders and outcomes out.
+
+A batch request is handled from a durable JetStream pull consumer shared by every router
+process; the runtime acks it only after the handler returned, i.e. after ``BatchCompleted``
+was stored. A redelivery (crash, timeout) runs the batch in resume mode: each order is looked
+up by its deterministic ``cl_ord_id`` before anything is placed again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from actors.batch_router.bus_ports import (
+    BusBreakerView,
+    BusEventSink,
+    BusMarketView,
+    BusVerdictSource,
+)
+from actors.batch_router.kraken_gateway import KrakenGateway
+from actors.batch_router.processor import OptimizedBatchProcessor
+from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
+from bus.ports import BusContext
+from bus.subjects import Subjects
+from kraken.credentials import Credentials, load_credentials
+from kraken.errors import MissingCredentialsError
+from kraken.pairs import PairRegistry
+from kraken.rest import KrakenRestClient
+from kraken.result import KrakenOk
+from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from schemas.config import ConfigError, GalFridayConfig, KrakenConfig
+from schemas.events import (
+    BatchCompleted,
+    CircuitBreakerStateChanged,
+    KrakenCallFailed,
+    KrakenCallSucceeded,
+    OrderBatchRequested,
+    PriceRecovered,
+    PriceStale,
+    PriceUpdated,
+    TradingHalted,
+    TradingResumed,
+    VolatilityUpdated,
+)
+
+__all__ = ["BatchRouterActor", "build_actor", "resolve_credentials"]
+
+_log = logging.getLogger(__name__)
+
+_NS = 1_000_000_000
+PAIRS_RETRY_MAX_S = 10.0
+"""Longest pause between ``AssetPairs`` attempts at start."""
+STATE_REFRESH_S = 5.0
+"""How often breaker and kill-switch state is re-read from KV, closing any missed event."""
+
+
+@dataclass
+class BatchRouterActor(Actor):
+    """Routes batches to Kraken through :class:`OptimizedBatchProcessor`."""
+
+    name = "batch-router"
+    description = "Kraken batch order router"
+
+    config: GalFridayConfig = field(default_factory=GalFridayConfig)
+    credentials: Credentials | None = field(default=None, repr=False)
+    concurrency: int = 4
+    """Batches handled at once by this process."""
+    ack_wait_s: float = 60.0
+    max_deliver: int = 10
+    _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
+    _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
+    _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
+    _market: BusMarketView | None = field(default=None, init=False, repr=False)
+    _verdicts: BusVerdictSource | None = field(default=None, init=False, repr=False)
+    _calls: asyncio.Queue[KrakenCallSucceeded | KrakenCallFailed] = field(
+        default_factory=asyncio.Queue, init=False, repr=False
+    )
+    _call_seq: int = field(default=0, init=False, repr=False)
+    _call_id_prefix: str = field(default="", init=False, repr=False)
+    _in_flight: dict[str, asyncio.Task[BatchCompleted]] = field(
+        default_factory=dict, init=False, repr=False
+    )
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _dead_mans_switch_armed: bool = field(default=False, init=False, repr=False)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self, context: BusContext) -> None:
+        await super().start(context)
+        execution = self.config.execution
+        self._call_id_prefix = f"{self.name}:{os.getpid()}:{context.clock()}"
+        self._client = KrakenRestClient(
+            self.config.kraken,
+            credentials=self.credentials,
+            clock=context.clock,
+            on_call=self._on_call,
+        )
+        await self._client.open()
+        self._tasks.append(asyncio.create_task(self._publish_calls(), name="kraken-calls"))
+        registry = await self._load_pairs(self._client)
+        self._client.pairs = registry
+        staleness_ns = int(self.config.market_data.staleness_threshold_seconds * _NS)
+        self._market = BusMarketView(context.clock, staleness_ns)
+        self._verdicts = BusVerdictSource(context, execution.verdict_timeout_s)
+        await self._refresh_state()
+        self._processor = OptimizedBatchProcessor(
+            execution,
+            KrakenGateway(self._client, registry, context.clock),
+            self._verdicts,
+            self._breakers,
+            self._market,
+            BusEventSink(context),
+            context.clock,
+            asyncio.sleep,
+        )
+        self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
+        if execution.dead_mans_switch:
+            self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
+
+    async def stop(self) -> None:
+        background = [task for task in self._tasks if task.get_name() != "kraken-calls"]
+        for task in background:
+            task.cancel()
+        for task in background:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._client is not None and self._dead_mans_switch_armed:
+            await self._client.cancel_all_orders_after(0)
+            self._dead_mans_switch_armed = False
+        # Let the call reporter publish what is queued, then stop it.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await self._calls.join()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks.clear()
+        if self._client is not None:
+            await self._client.close()
+
+    async def _load_pairs(self, client: KrakenRestClient) -> PairRegistry:
+        """``AssetPairs`` until it answers: without pair rules no order can be validated."""
+        pause_s = 0.5
+        while True:
+            result = await client.asset_pairs()
+            if isinstance(result, KrakenOk):
+                _log.info("pairs.loaded count=%d", len(result.value))
+                return PairRegistry(result.value)
+            _log.warning("pairs.unavailable errors=%s retry_in_s=%.1f", result.describe(), pause_s)
+            await asyncio.sleep(pause_s)
+            pause_s = min(pause_s * 2, PAIRS_RETRY_MAX_S)
+
+    async def _refresh_state(self) -> None:
+        assert self._market is not None
+        await self._breakers.load(self.context)
+        await self._market.load_kill_switch(self.context)
+
+    async def _refresh_loop(self) -> None:
+        while True:
+            await asyncio.sleep(STATE_REFRESH_S)
+            try:
+                await self._refresh_state()
+            except Exception:
+                _log.exception("state.refresh_failed")
+
+    async def _dead_mans_switch(self) -> None:
+        assert self._client is not None
+        execution = self.config.execution
+        while True:
+            result = await self._client.cancel_all_orders_after(
+                execution.dead_mans_switch_timeout_s
+            )
+            if isinstance(result, KrakenOk):
+                self._dead_mans_switch_armed = True
+            else:
+                _log.warning("dead_mans_switch.refresh_failed errors=%s", result.describe())
+            await asyncio.sleep(execution.dead_mans_switch_refresh_s)
+
+    # -- Kraken call reports ---------------------------------------------------------------
+
+    def _on_call(self, event: KrakenCallSucceeded | KrakenCallFailed) -> None:
+        self._calls.put_nowait(event)
+
+    async def _publish_calls(self) -> None:
+        subjects = self.context.subjects
+        while True:
+            event = await self._calls.get()
+            try:
+                self._call_seq += 1
+                outcome = "succeeded" if isinstance(event, KrakenCallSucceeded) else "failed"
+                await self.context.publish_durable(
+                    subjects.kraken_call(outcome),
+                    event,
+                    msg_id=f"{self._call_id_prefix}:{self._call_seq}",
+                )
+            except Exception:  # the bus is down: the call report is lost, the call is not
+                _log.exception("kraken_call.publish_failed endpoint=%s", event.endpoint)
+            finally:
+                self._calls.task_done()
+
+    # -- subscriptions and handlers --------------------------------------------------------
+
+    def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
+        return (
+            Subscription(
+                subjects.batch_requested(),
+                consumer=JetStreamConsumer(
+                    "batches",
+                    max_deliver=self.max_deliver,
+                    ack_wait_s=self.ack_wait_s,
+                    backoff_s=(1.0, 5.0, 15.0),
+                ),
+                concurrency=self.concurrency,
+            ),
+            Subscription(subjects.price_all()),
+            Subscription(subjects.stale_all()),
+            Subscription(subjects.volatility_all()),
+            Subscription(subjects.breakers_all()),
+            Subscription(subjects.kill_switch()),
+        )
+
+    async def on_order_batch_requested(
+        self, event: OrderBatchRequested, delivery: Delivery
+    ) -> None:
+        running = self._in_flight.get(event.batch_id)
+        if running is not None:
+            # Redelivered while this process still works on it: finish that one, then ack.
+            await asyncio.shield(running)
+            return
+        processor = self.processor
+        task = asyncio.create_task(processor.process(event, resume=delivery.redelivered))
+        self._in_flight[event.batch_id] = task
+        try:
+            completed = await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._in_flight.pop(event.batch_id, None)
+        _log.info(
+            "batch.completed batch_id=%s placed=%d rejected=%d failed=%d resumed=%s",
+            completed.batch_id,
+            completed.placed,
+            completed.rejected,
+            completed.failed,
+            delivery.redelivered,
+        )
+
+    async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
+        self.market.on_price(event)
+
+    async def on_price_stale(self, event: PriceStale, delivery: Delivery) -> None:
+        self.market.on_stale(event)
+
+    async def on_price_recovered(self, event: PriceRecovered, delivery: Delivery) -> None:
+        self.market.on_recovered(event)
+
+    async def on_volatility_updated(self, event: VolatilityUpdated, delivery: Delivery) -> None:
+        self.market.on_volatility(event)
+
+    async def on_circuit_breaker_state_changed(
+        self, event: CircuitBreakerStateChanged, delivery: Delivery
+    ) -> None:
+        self._breakers.apply(event)
+
+    async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
+        self.market.on_kill_switch(event)
+
+    async def on_trading_resumed(self, event: TradingResumed, delivery: Delivery) -> None:
+        self.market.on_kill_switch(event)
+
+    # -- views -----------------------------------------------------------------------------
+
+    @property
+    def processor(self) -> OptimizedBatchProcessor:
+        if self._processor is None:
+            raise RuntimeError("batch-router is not started")
+        return self._processor
+
+    @property
+    def market(self) -> BusMarketView:
+        if self._market is None:
+            raise RuntimeError("batch-router is not started")
+        return self._market
+
+    def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {
+            "in_flight_batches": sorted(self._in_flight),
+            "trading_breaker": str(self._breakers.trading_state()),
+            "dead_mans_switch_armed": self._dead_mans_switch_armed,
+            "verdicts_unanswered": 0 if self._verdicts is None else self._verdicts.unanswered,
+        }
+        if self._market is not None:
+            report.update(self._market.snapshot())
+        if self._processor is not None:
+            report["performance"] = self._processor.get_performance_statistics()
+        return report
+
+    def stats(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"in_flight_batches": len(self._in_flight)}
+        if self._processor is not None:
+            report.update(self._processor.get_performance_statistics())
+        return report
+
+
+def resolve_credentials(config: KrakenConfig) -> Credentials:
+    """The environment's Kraken key, or the simulator's dev key when the venue is the default
+    simulator; anything else without a key is a configuration error."""
+    try:
+        credentials = load_credentials()
+    except MissingCredentialsError as e:
+        raise ConfigError(f"kraken credentials: {e}") from None
+    if credentials is not None:
+        return credentials
+    if config.rest_url == KrakenConfig().rest_url:
+        return Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    raise ConfigError(
+        "batch-router needs KRAKEN_API_KEY and KRAKEN_API_SECRET for "
+        f"kraken.rest_url {config.rest_url!r}"
+    )
+
+
+def build_actor(config: GalFridayConfig) -> BatchRouterActor:
+    return BatchRouterActor(config=config, credentials=resolve_credentials(config.kraken))
