@@ -34,6 +34,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bus_throughput
 	$(BIN)/python -m bench.error_classifier
+	$(BIN)/python -m bench.batch_router
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)

@@ -1,0 +1,204 @@
+"""Batch router: completion time per strategy for 50 orders over 3 pairs against the sim with
+50 ms of latency on every order call, as ratios to SEQUENTIAL and to one round trip; then the
+added latency from ``OrderBatchRequested`` to the first order reaching the exchange (p50/p99)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import time
+from decimal import Decimal
+
+import msgspec
+import nats
+from nats.aio.client import Client
+
+from actors.batch_router.shell import BatchRouterActor
+from bus import ActorRunner, Subjects, encode
+from bus.codec import EVENTS
+from bus.jetstream import MSG_ID_HEADER
+from kraken.credentials import Credentials
+from kraken.rest import KrakenRestClient
+from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, LatencyFault, SimOptions, running_sim
+from schemas import (
+    BatchCompleted,
+    BatchStrategy,
+    GalFridayConfig,
+    KrakenConfig,
+    NatsConfig,
+    OrderBatchRequested,
+    OrderRequest,
+    OrderSide,
+    OrderType,
+    PriceSource,
+    PriceUpdated,
+)
+from tests.support.nats_server import running_nats_server
+
+LATENCY_MS = 50.0
+ORDERS = 50
+PAIRS = {"BTC/USD": Decimal(100_000), "ETH/USD": Decimal(3_500), "SOL/USD": Decimal(150)}
+VOLUMES = {"BTC/USD": Decimal("0.001"), "ETH/USD": Decimal("0.01"), "SOL/USD": Decimal("1")}
+FIRST_ORDER_SAMPLES = 40
+NONCE_WINDOW = 1_000_000_000
+"""One second at the client's nanosecond nonce scale."""
+
+
+def _orders(count: int) -> tuple[OrderRequest, ...]:
+    pairs = list(PAIRS)
+    orders = []
+    for index in range(count):
+        pair = pairs[index % len(pairs)]
+        orders.append(
+            OrderRequest(
+                pair=pair,
+                side=OrderSide.BUY,
+                order_type=OrderType.LIMIT,
+                volume=VOLUMES[pair],
+                price=(PAIRS[pair] * Decimal("0.99")).quantize(Decimal("0.01")),
+            )
+        )
+    return tuple(orders)
+
+
+async def _run_batch(
+    client: Client, subjects: Subjects, completed: dict[str, asyncio.Future[BatchCompleted]],
+    batch_id: str, orders: tuple[OrderRequest, ...], strategy: BatchStrategy,
+) -> tuple[float, int]:  # fmt: skip
+    completed[batch_id] = asyncio.get_running_loop().create_future()
+    request = OrderBatchRequested(
+        ts_event=time.time_ns(), ts_init=time.time_ns(), batch_id=batch_id, orders=orders,
+        strategy=strategy,
+    )  # fmt: skip
+    published_ns = time.time_ns()
+    started = time.perf_counter()
+    await client.jetstream().publish(
+        subjects.batch_requested(), encode(request), headers={MSG_ID_HEADER: batch_id}
+    )
+    result = await asyncio.wait_for(completed[batch_id], 120)
+    if result.placed != len(orders):
+        reasons = {r.reason for r in result.results if r.reason}
+        raise RuntimeError(f"{batch_id}: {result.placed}/{len(orders)} placed: {reasons}")
+    return time.perf_counter() - started, published_ns
+
+
+async def _publish_prices(client: Client, subjects: Subjects) -> None:
+    """RISK_AWARE re-checks exposure at live prices, so the router needs fresh references."""
+    now = time.time_ns()
+    for pair, price in PAIRS.items():
+        quote = PriceUpdated(
+            ts_event=now, ts_init=now, pair=pair, bid=price, ask=price, last=price,
+            bid_size=Decimal(1), ask_size=Decimal(1), volume_24h=Decimal(1), vwap_24h=price,
+            source=PriceSource.WS,
+        )  # fmt: skip
+        await client.publish(subjects.price(pair), encode(quote))
+    await client.flush()
+    await asyncio.sleep(0.1)
+
+
+async def _round_trip_s(sim_url: str) -> float:
+    credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    config = KrakenConfig(rest_url=sim_url, tier="pro")  # type: ignore[arg-type]
+    samples = []
+    async with KrakenRestClient(config, credentials=credentials) as kraken:
+        for _ in range(5):
+            started = time.perf_counter()
+            await kraken.add_order(
+                pair="XBTUSD", side="buy", ordertype="limit", volume=Decimal("0.001"),
+                price=Decimal(90_000), validate=True,
+            )  # fmt: skip
+            samples.append(time.perf_counter() - started)
+    return min(samples)
+
+
+async def measure(
+    nats_url: str, nonce_window: int
+) -> tuple[float, dict[BatchStrategy, float], list[float]]:
+    async with running_sim(SimOptions(tier="pro", seed=11, nonce_window=nonce_window)) as sim:
+        root = f"benchrouter{nonce_window}"
+        kraken = KrakenConfig(
+            rest_url=sim.rest_url,
+            ws_url=sim.ws_url,
+            tier="pro",
+            nonce_window=nonce_window,  # type: ignore[arg-type]
+        )
+        config = msgspec.structs.replace(
+            GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken
+        )
+        config = msgspec.structs.replace(
+            config,
+            execution=msgspec.structs.replace(
+                config.execution, risk_check_enabled=False, max_batch_exposure=Decimal(10**9)
+            ),
+        )
+        subjects = Subjects(root)
+        credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+        completed: dict[str, asyncio.Future[BatchCompleted]] = {}
+        client = await nats.connect(nats_url)
+
+        async def on_completed(msg: object) -> None:
+            event = EVENTS.decode(msg.data)  # type: ignore[attr-defined]
+            future = completed.get(getattr(event, "batch_id", ""))
+            if isinstance(event, BatchCompleted) and future is not None and not future.done():
+                future.set_result(event)
+
+        await client.subscribe(subjects.batch_completed(), cb=on_completed)
+        actor = BatchRouterActor(config=config, credentials=credentials)
+        async with ActorRunner(actor, config):
+            latency = LatencyFault(endpoints=("AddOrder", "AddOrderBatch"), ms=LATENCY_MS)
+            sim.exchange.faults.add(latency)
+            round_trip = await _round_trip_s(sim.rest_url)
+            times: dict[BatchStrategy, float] = {}
+            for strategy in BatchStrategy:
+                sim.exchange.reset()  # fresh books and rate counters; also clears faults
+                sim.exchange.faults.add(latency)
+                await _publish_prices(client, subjects)
+                elapsed, _ = await _run_batch(
+                    client, subjects, completed, f"bench-{strategy.value}", _orders(ORDERS),
+                    strategy,
+                )  # fmt: skip
+                times[strategy] = elapsed
+            added: list[float] = []
+            for index in range(FIRST_ORDER_SAMPLES):
+                sim.exchange.reset()
+                _, published_ns = await _run_batch(
+                    client, subjects, completed, f"first-{index}", _orders(1),
+                    BatchStrategy.SEQUENTIAL,
+                )  # fmt: skip
+                first = min(entry.time_ns for entry in sim.exchange.ledger())
+                added.append((first - published_ns) / 1e6)
+        await client.close()
+    return round_trip, times, added
+
+
+def _report(title: str, round_trip: float, times: dict[BatchStrategy, float]) -> None:
+    sequential = times[BatchStrategy.SEQUENTIAL]
+    print(f"  {title}")
+    print(f"    one AddOrder round trip (lower bound): {round_trip * 1e3:8.1f} ms")
+    for strategy, elapsed in times.items():
+        print(f"    {strategy.value:<14} {elapsed * 1e3:8.1f} ms   "
+              f"speed-up vs SEQUENTIAL {sequential / elapsed:5.2f}x   "
+              f"{elapsed / round_trip:6.1f} round trips")  # fmt: skip
+
+
+async def main_async(nats_url: str) -> None:
+    serial_rtt, serial, added = await measure(nats_url, nonce_window=0)
+    window_rtt, windowed, _ = await measure(nats_url, nonce_window=NONCE_WINDOW)
+    print(f"batch router, {ORDERS} limit orders over {len(PAIRS)} pairs, "
+          f"{LATENCY_MS:.0f} ms sim latency on order calls")  # fmt: skip
+    _report("nonce_window 0: private calls serialized per API key", serial_rtt, serial)
+    _report(f"nonce_window {NONCE_WINDOW}: private calls in flight together", window_rtt, windowed)
+    quantiles = statistics.quantiles(added, n=100)
+    print(f"  OrderBatchRequested -> first order at the exchange ({FIRST_ORDER_SAMPLES} batches): "
+          f"p50 {quantiles[49]:.2f} ms, p99 {quantiles[98]:.2f} ms")  # fmt: skip
+
+
+def main() -> int:
+    with running_nats_server() as server:
+        asyncio.run(main_async(server.url))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
