@@ -26,6 +26,7 @@ from schemas import (
     BatchStrategy,
     GalFridayConfig,
     KrakenConfig,
+    KrakenTier,
     NatsConfig,
     OrderBatchRequested,
     OrderRequest,
@@ -99,7 +100,7 @@ async def _publish_prices(client: Client, subjects: Subjects) -> None:
 
 async def _round_trip_s(sim_url: str) -> float:
     credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
-    config = KrakenConfig(rest_url=sim_url, tier="pro")  # type: ignore[arg-type]
+    config = KrakenConfig(rest_url=sim_url, tier=KrakenTier.PRO)
     samples = []
     async with KrakenRestClient(config, credentials=credentials) as kraken:
         for _ in range(5):
