@@ -121,8 +121,8 @@ async def measure(
         kraken = KrakenConfig(
             rest_url=sim.rest_url,
             ws_url=sim.ws_url,
-            tier="pro",
-            nonce_window=nonce_window,  # type: ignore[arg-type]
+            tier=KrakenTier.PRO,
+            nonce_window=nonce_window,
         )
         config = msgspec.structs.replace(
             GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken
