@@ -158,6 +158,11 @@ class ErrorClassifierActor(Actor):
 
     # -- transitions -----------------------------------------------------------------------
 
+    async def tick_once(self, now_ns: int) -> None:
+        """Advance the breakers to ``now_ns`` and publish/store what changed (the timer's step)."""
+        self._outbox.extend(self.core.tick(now_ns))
+        await self._flush()
+
     async def _emit(self, changes: list[CircuitBreakerStateChanged]) -> None:
         if changes:
             self._outbox.extend(changes)
@@ -206,8 +211,7 @@ class ErrorClassifierActor(Actor):
             await asyncio.sleep(self.tick_interval_s)
             try:
                 now = self.context.clock()
-                self._outbox.extend(self.core.tick(now))
-                await self._flush()
+                await self.tick_once(now)
                 if now >= next_statistics_ns:
                     next_statistics_ns = now + interval_ns
                     await self._publish_statistics(now)
