@@ -13,10 +13,10 @@ import msgspec
 from nats.aio.msg import Msg
 from opentelemetry import trace
 
+from bus import telemetry
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
-from bus import telemetry
 from bus.telemetry import TRACE_HEADER, extract_context, meter, tracer
 from schemas import EventDeadLettered, Message
 

@@ -16,10 +16,10 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
 __all__ = [
+    "TRACE_HEADER",
     "extract_context",
     "inject_context",
     "meter",
-    "TRACE_HEADER",
     "setup_telemetry",
     "state",
     "tracer",
