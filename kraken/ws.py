@@ -353,10 +353,8 @@ class KrakenWsClient:
     ) -> aiohttp.ClientWebSocketResponse | None:
         started = self._monotonic_ns()
         try:
-            socket = await asyncio.wait_for(
-                session.ws_connect(self.config.ws_url, autoping=True, heartbeat=None),
-                timeout=self.config.request_timeout_s,
-            )
+            async with asyncio.timeout(self.config.request_timeout_s):
+                socket = await session.ws_connect(self.config.ws_url, autoping=True, heartbeat=None)
         except (TimeoutError, aiohttp.ClientError, OSError) as e:
             self.counters.connect_failures += 1
             status = e.status if isinstance(e, aiohttp.WSServerHandshakeError) else None
@@ -393,8 +391,11 @@ class KrakenWsClient:
         got_data = False
         silence = self.config.ws_silence_timeout_s
         while True:
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that races a
+            # message arriving, and a busy ticker feed then makes stop() hang.
             try:
-                message = await asyncio.wait_for(socket.receive(), timeout=silence)
+                async with asyncio.timeout(silence):
+                    message = await socket.receive()
             except TimeoutError:
                 return f"silent for {silence:g} s", False, got_data
             if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
