@@ -35,6 +35,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bus_throughput
 	$(BIN)/python -m bench.error_classifier
 	$(BIN)/python -m bench.batch_router
+	$(BIN)/python -m bench.market_data
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)
