@@ -94,8 +94,28 @@ def _run(args: argparse.Namespace, body: Any) -> int:
     return code
 
 
-async def _connect(config: GalFridayConfig) -> Client:
-    return await nats.connect(config.nats.url, connect_timeout=config.nats.connect_timeout_s)
+async def _quiet(error: Exception) -> None:
+    """nats-py prints a traceback per failed attempt by default; the command reports once."""
+
+
+async def _connect(config: GalFridayConfig, timeout_s: float | None = None) -> Client:
+    """One short-lived connection for a command; raises ``OSError`` when NATS is unreachable."""
+    try:
+        return await nats.connect(
+            config.nats.url,
+            connect_timeout=timeout_s or config.nats.connect_timeout_s,
+            allow_reconnect=False,
+            # 0 would mean "retry forever" to nats-py's initial connect; 1 fails fast.
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.1,
+            error_cb=_quiet,
+            user=config.nats.user,
+            password=config.nats.password,
+            token=config.nats.token,
+            user_credentials=config.nats.creds_file,
+        )
+    except Exception as e:  # nats raises NoServersError, not an OSError
+        raise OSError(f"{type(e).__name__}: {e}") from e
 
 
 def _print_json(value: Any) -> None:
@@ -278,10 +298,10 @@ def _up(args: argparse.Namespace) -> int:
     return asyncio.run(_up_async(config, args))
 
 
-async def _nats_reachable(url: str) -> bool:
+async def _nats_reachable(config: GalFridayConfig) -> bool:
     try:
-        client = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
-    except Exception:
+        client = await _connect(config, timeout_s=1.0)
+    except OSError:
         return False
     await client.close()
     return True
@@ -295,13 +315,13 @@ async def _up_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
     galfriday = [sys.executable, "-m", "actors"]
     state_dir = Path(env.get("GF_STATE_DIR", "var"))
     try:
-        if not await _nats_reachable(config.nats.url):
+        if not await _nats_reachable(config):
             port = config.nats.url.rsplit(":", 1)[-1]
             server = str(Path(sys.executable).parent / "nats-server")
             command = [server, "-js", "-p", port, "-m", "8222", "-sd", str(state_dir / "nats")]
             children.append(("nats-server", subprocess.Popen(command)))  # noqa: ASYNC220
             for _ in range(100):
-                if await _nats_reachable(config.nats.url):
+                if await _nats_reachable(config):
                     break
                 await asyncio.sleep(0.1)
             else:
