@@ -23,6 +23,7 @@ from actors.batch_router.bus_ports import (
     BusVerdictSource,
 )
 from actors.batch_router.kraken_gateway import KrakenGateway
+from actors.batch_router.metrics import record_batch
 from actors.batch_router.processor import OptimizedBatchProcessor
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
 from bus.ports import BusContext
@@ -241,6 +242,7 @@ class BatchRouterActor(Actor):
         finally:
             if task.done():
                 self._in_flight.pop(event.batch_id, None)
+        record_batch(completed)
         _log.info(
             "batch.completed batch_id=%s placed=%d rejected=%d failed=%d resumed=%s",
             completed.batch_id,

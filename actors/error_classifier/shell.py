@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from actors.error_classifier.classifier import KrakenErrorClassifier
+from actors.error_classifier.metrics import record_breaker_transition, record_call
 from actors.error_classifier.persistence import BreakerStore
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
 from bus.jetstream import BREAKERS_BUCKET
@@ -119,9 +120,11 @@ class ErrorClassifierActor(Actor):
     async def on_kraken_call_succeeded(
         self, event: KrakenCallSucceeded, delivery: Delivery
     ) -> None:
+        record_call(event)
         await self._emit(self.core.on_call_succeeded(event))
 
     async def on_kraken_call_failed(self, event: KrakenCallFailed, delivery: Delivery) -> None:
+        record_call(event)
         await self._emit(self.core.on_call_failed(event))
 
     async def on_exchange_status_changed(
@@ -183,6 +186,7 @@ class ErrorClassifierActor(Actor):
                     return
                 self._outbox.pop(0)
                 self._published += 1
+                record_breaker_transition(change)
 
     async def _publish(self, change: CircuitBreakerStateChanged) -> None:
         context = self.context

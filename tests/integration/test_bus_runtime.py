@@ -26,6 +26,7 @@ from schemas import (
     PriceQuery,
     PriceQueryReply,
     TradingHalted,
+    TradingResumed,
 )
 from tests.support.probe_actor import ProbeActor, batch, quote
 from tests.support.waiting import eventually
@@ -214,21 +215,24 @@ async def test_slow_handler_does_not_stall_another_subject(
     assert actor.halts == []  # the quote overtook the slow handler still running
 
 
-async def test_trace_context_travels_in_headers(
+async def test_trace_context_travels_from_a_message_to_what_its_handler_publishes(
     probe: tuple[ProbeActor, ActorRunner], client: Client, subject_root: str
 ) -> None:
-    traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    """One trace across processes: the handler's own publish carries the caller's trace id."""
+    trace_id = "4bf92f3577b34da6a3ce929d0e0e4736"
+    traceparent = f"00-{trace_id}-00f067aa0ba902b7-01"
     received: list[dict[str, str]] = []
 
     async def capture(msg: object) -> None:
-        received.append(dict(msg.headers or {}))  # type: ignore[attr-defined]
+        if isinstance(EVENTS.decode(msg.data), TradingResumed):  # type: ignore[attr-defined]
+            received.append(dict(msg.headers or {}))  # type: ignore[attr-defined]
 
     subjects = Subjects(subject_root)
-    await client.subscribe(subjects.dlq("probe"), cb=capture)
-    await client.publish(subjects.price("BTC/USD"), b"\xc1", headers={"traceparent": traceparent})
+    await client.subscribe(subjects.kill_switch(), cb=capture)
+    halt = TradingHalted(ts_event=1, ts_init=1, reason="echo")
+    await client.publish(subjects.kill_switch(), encode(halt), headers={"traceparent": traceparent})
     await eventually(lambda: len(received) == 1)
-    # With no SDK installed the runtime still forwards the caller's context untouched.
-    assert received[0].get("traceparent", traceparent) == traceparent
+    assert received[0]["traceparent"].split("-")[1] == trace_id
 
 
 async def test_sigterm_drains_in_flight_work_before_exit(

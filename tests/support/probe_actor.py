@@ -24,6 +24,7 @@ from schemas import (
     PriceQueryReply,
     PriceUpdated,
     TradingHalted,
+    TradingResumed,
 )
 
 __all__ = ["ProbeActor", "batch", "quote"]
@@ -91,6 +92,9 @@ class ProbeActor(Actor):
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
         if event.reason == "slow":
             await asyncio.sleep(self.slow_seconds)
+        if event.reason == "echo":
+            resumed = TradingResumed(ts_event=2, ts_init=2, reason="echoed")
+            await self.context.publish(self.context.subjects.kill_switch(), resumed)
         self.halts.append(event.reason)
 
     async def on_price_query(self, query: PriceQuery, delivery: Delivery) -> PriceQueryReply:
