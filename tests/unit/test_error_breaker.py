@@ -7,6 +7,7 @@ import random
 import msgspec
 
 from actors.error_classifier import BreakerSnapshot, KrakenErrorClassifier
+from bus.clock import ManualClock
 from schemas.config import BreakerConfig
 from schemas.events import (
     BreakerState,
@@ -23,18 +24,7 @@ OPEN, HALF_OPEN, CLOSED = BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerStat
 PRIVATE, TRADING, PUBLIC = "kraken.private", "kraken.trading", "kraken.public"
 
 
-class Clock:
-    def __init__(self, now_ns: int = 1_000 * NS) -> None:
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * NS)
-
-
-def engine(clock: Clock, **breakers: float) -> KrakenErrorClassifier:
+def engine(clock: ManualClock, **breakers: float) -> KrakenErrorClassifier:
     config = BreakerConfig(**breakers)  # type: ignore[arg-type]
     return KrakenErrorClassifier(clock=clock, rng=random.Random(1), breakers=config)
 
@@ -89,7 +79,7 @@ def trip(classifier: KrakenErrorClassifier, scope: str = PRIVATE) -> CircuitBrea
 
 
 def test_breaker_when_failure_rate_reached_with_minimum_calls_then_opens() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, consecutive_failures_to_trip=100)
     for _ in range(3):
         assert classifier.on_call_succeeded(ok()) == []
@@ -103,7 +93,7 @@ def test_breaker_when_failure_rate_reached_with_minimum_calls_then_opens() -> No
 
 
 def test_breaker_when_below_minimum_calls_then_stays_closed() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, consecutive_failures_to_trip=100)
     for _ in range(4):
         assert classifier.on_call_failed(fail("EAPI:Rate limit exceeded")) == []
@@ -111,7 +101,7 @@ def test_breaker_when_below_minimum_calls_then_stays_closed() -> None:
 
 
 def test_breaker_when_failures_leave_the_window_then_they_stop_counting() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, consecutive_failures_to_trip=100)
     for _ in range(4):
         classifier.on_call_failed(fail("EAPI:Rate limit exceeded"))
@@ -122,7 +112,7 @@ def test_breaker_when_failures_leave_the_window_then_they_stop_counting() -> Non
 
 
 def test_breaker_when_client_mistakes_then_never_opens() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     for text in ["EGeneral:Invalid arguments:volume", "EOrder:Insufficient funds"] * 10:
         assert classifier.on_call_failed(fail(text, scope=TRADING)) == []
@@ -131,7 +121,7 @@ def test_breaker_when_client_mistakes_then_never_opens() -> None:
 
 
 def test_breaker_when_consecutive_hard_failures_then_fast_trip() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, consecutive_failures_to_trip=3, minimum_calls=1000)
     for _ in range(10):
         classifier.on_call_succeeded(ok())
@@ -143,7 +133,7 @@ def test_breaker_when_consecutive_hard_failures_then_fast_trip() -> None:
 
 
 def test_breaker_when_success_between_hard_failures_then_streak_resets() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, consecutive_failures_to_trip=3, minimum_calls=1000)
     for _ in range(5):
         classifier.on_call_failed(fail("EService:Busy"))
@@ -153,7 +143,7 @@ def test_breaker_when_success_between_hard_failures_then_streak_resets() -> None
 
 
 def test_breaker_when_open_period_over_then_tick_moves_to_half_open() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     opened = trip(classifier)
     clock.advance(4.9)
@@ -166,7 +156,7 @@ def test_breaker_when_open_period_over_then_tick_moves_to_half_open() -> None:
 
 
 def test_breaker_when_probe_succeeds_then_closes() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     trip(classifier)
     clock.advance(5)
@@ -180,7 +170,7 @@ def test_breaker_when_probe_succeeds_then_closes() -> None:
 
 
 def test_breaker_when_probe_fails_then_reopens_doubling_up_to_cap() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock, open_base_s=5, open_max_s=30)
     trip(classifier)
     durations = []
@@ -195,7 +185,7 @@ def test_breaker_when_probe_fails_then_reopens_doubling_up_to_cap() -> None:
 
 
 def test_breaker_when_reopened_after_close_then_duration_restarts_at_base() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     trip(classifier)
     clock.advance(5)
@@ -209,7 +199,7 @@ def test_breaker_when_reopened_after_close_then_duration_restarts_at_base() -> N
 
 
 def test_breaker_when_probe_answered_with_client_error_then_closes() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     trip(classifier)
     clock.advance(5)
@@ -219,7 +209,7 @@ def test_breaker_when_probe_answered_with_client_error_then_closes() -> None:
 
 
 def test_breaker_when_event_arrives_after_open_period_then_advances_without_tick() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     trip(classifier)
     clock.advance(6)
@@ -228,7 +218,7 @@ def test_breaker_when_event_arrives_after_open_period_then_advances_without_tick
 
 
 def test_breaker_when_lockout_then_private_and_trading_open_for_fifteen_minutes() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     changes = classifier.on_call_failed(fail("EGeneral:Temporary lockout"))
     assert {(c.scope, c.state) for c in changes} == {(PRIVATE, OPEN), (TRADING, OPEN)}
@@ -245,7 +235,7 @@ def test_breaker_when_lockout_then_private_and_trading_open_for_fifteen_minutes(
 
 
 def test_breaker_when_lockout_repeats_then_timer_restarts() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     classifier.on_call_failed(fail("EGeneral:Temporary lockout"))
     clock.advance(600)
@@ -256,7 +246,7 @@ def test_breaker_when_lockout_repeats_then_timer_restarts() -> None:
 
 
 def test_breaker_when_maintenance_then_trading_and_private_held_until_online() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     changes = classifier.on_exchange_status(status(ExchangeStatus.MAINTENANCE))
     assert {(c.scope, c.state, c.retry_at_ns) for c in changes} == {
@@ -276,7 +266,7 @@ def test_breaker_when_maintenance_then_trading_and_private_held_until_online() -
 
 
 def test_breaker_when_cancel_only_then_trading_held_and_private_released() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     classifier.on_exchange_status(status(ExchangeStatus.MAINTENANCE))
     changes = classifier.on_exchange_status(status(ExchangeStatus.CANCEL_ONLY))
@@ -288,17 +278,17 @@ def test_breaker_when_cancel_only_then_trading_held_and_private_released() -> No
 
 
 def test_breaker_when_post_only_then_nothing_held() -> None:
-    classifier = engine(Clock())
+    classifier = engine(ManualClock(start_ns=1_000 * NS))
     assert classifier.on_exchange_status(status(ExchangeStatus.POST_ONLY)) == []
 
 
 def test_breaker_when_status_for_another_exchange_then_ignored() -> None:
-    classifier = engine(Clock())
+    classifier = engine(ManualClock(start_ns=1_000 * NS))
     assert classifier.on_exchange_status(status(ExchangeStatus.MAINTENANCE, "binance")) == []
 
 
 def test_breaker_when_online_during_lockout_then_stays_open_until_lockout_ends() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     classifier = engine(clock)
     classifier.on_call_failed(fail("EGeneral:Temporary lockout"))
     classifier.on_exchange_status(status(ExchangeStatus.MAINTENANCE))
@@ -312,7 +302,7 @@ def test_breaker_when_online_during_lockout_then_stays_open_until_lockout_ends()
 
 
 def test_snapshot_restore_round_trip_through_json() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=1_000 * NS)
     first = engine(clock)
     trip(first)
     first.on_exchange_status(status(ExchangeStatus.CANCEL_ONLY))

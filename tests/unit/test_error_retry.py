@@ -13,6 +13,7 @@ from actors.error_classifier import (
     KrakenErrorClassifier,
     backoff_delay,
 )
+from bus.clock import ManualClock
 from schemas.config import ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.queries import VerdictRequest
@@ -24,20 +25,11 @@ THROTTLE_S = 1_700_000_000
 START_NS = (THROTTLE_S - 2) * NS
 
 
-class Clock:
-    def __init__(self, now_ns: int = START_NS) -> None:
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * NS)
-
-
-def classifier(clock: Clock | None = None, **sections: object) -> KrakenErrorClassifier:
+def classifier(clock: ManualClock | None = None, **sections: object) -> KrakenErrorClassifier:
     config = GalFridayConfig(**sections)  # type: ignore[arg-type]
-    return KrakenErrorClassifier(config, clock=clock or Clock(), rng=random.Random(7))
+    return KrakenErrorClassifier(
+        config, clock=clock or ManualClock(start_ns=START_NS), rng=random.Random(7)
+    )
 
 
 def failed(
@@ -345,7 +337,7 @@ def test_budget_when_few_calls_then_floor_allows_first_retries_only() -> None:
 
 
 def test_budget_when_many_calls_then_ten_percent_of_calls() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=START_NS)
     engine = classifier(clock)
     for _ in range(100):
         engine.on_call_succeeded(succeeded())
@@ -354,7 +346,7 @@ def test_budget_when_many_calls_then_ten_percent_of_calls() -> None:
 
 
 def test_budget_when_window_passes_then_refilled() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=START_NS)
     engine = classifier(clock)
     for _ in range(3):
         assert engine.should_retry("EService:Busy", READ, 1).retry
@@ -379,7 +371,7 @@ def test_budget_when_not_retryable_then_not_consumed() -> None:
 
 
 def test_verdict_when_breaker_open_then_denied_with_retry_at() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=START_NS)
     engine = classifier(clock)
     for _ in range(5):
         engine.on_call_failed(failed("EService:Unavailable"))

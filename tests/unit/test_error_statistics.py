@@ -8,6 +8,7 @@ import msgspec
 
 from actors.error_classifier import KrakenErrorClassifier
 from actors.error_classifier.statistics import MAX_KEYS, trend_of
+from bus.clock import ManualClock
 from schemas.events import (
     ErrorCount,
     ErrorStatistics,
@@ -18,17 +19,6 @@ from schemas.events import (
 
 NS = 1_000_000_000
 MINUTE = 60 * NS
-
-
-class Clock:
-    def __init__(self, now_ns: int = 10_000 * NS) -> None:
-        self.now_ns = now_ns
-
-    def __call__(self) -> int:
-        return self.now_ns
-
-    def advance(self, seconds: float) -> None:
-        self.now_ns += int(seconds * NS)
 
 
 def fail(
@@ -61,7 +51,7 @@ def counts(rows: tuple[ErrorCount, ...]) -> dict[str, tuple[int, int, int]]:
 
 
 def test_statistics_when_errors_age_then_minute_hour_and_total_differ() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     classifier.on_call_failed(fail("EOrder:Insufficient funds"))
     clock.advance(2 * 3600)
@@ -89,7 +79,7 @@ def test_statistics_when_errors_age_then_minute_hour_and_total_differ() -> None:
 
 
 def test_statistics_when_hour_passes_then_nothing_recent_but_total_kept() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     classifier.on_call_failed(fail("EService:Busy"))
     clock.advance(3601 + 60)
@@ -100,7 +90,7 @@ def test_statistics_when_hour_passes_then_nothing_recent_but_total_kept() -> Non
 
 
 def test_trend_when_burst_in_last_minute_then_rising() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     classifier.on_call_failed(fail("EService:Busy"))
     clock.advance(50 * 60)
@@ -123,7 +113,7 @@ def test_trend_function_thresholds() -> None:
 
 
 def test_statistics_when_many_distinct_unknown_errors_then_keys_bounded() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     for i in range(MAX_KEYS + 50):
         classifier.on_call_failed(fail(f"mystery {i}"))
@@ -133,7 +123,7 @@ def test_statistics_when_many_distinct_unknown_errors_then_keys_bounded() -> Non
 
 
 def test_statistics_count_retries_and_their_outcomes() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     busy = fail("EService:Busy", operation=OperationKind.READ)
     classifier.on_call_failed(busy)
@@ -147,7 +137,7 @@ def test_statistics_count_retries_and_their_outcomes() -> None:
 
 
 def test_statistics_track_breaker_transitions_and_time_open() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     for _ in range(5):
         classifier.on_call_failed(fail("EService:Unavailable"))
@@ -173,7 +163,7 @@ def test_statistics_track_breaker_transitions_and_time_open() -> None:
 
 
 def test_statistics_event_and_dict_are_json_encodable() -> None:
-    clock = Clock()
+    clock = ManualClock(start_ns=10_000 * NS)
     classifier = KrakenErrorClassifier(clock=clock, rng=random.Random(1))
     classifier.on_call_failed(fail("\ud800 weird " + "x" * 10_000))
     classifier.on_call_failed(fail(b"\xff\xfe".decode("latin-1")))
