@@ -145,6 +145,10 @@ class ExecutionConfig(_Config, frozen=True, kw_only=True):
     volatility_ceiling: PositiveFloat | None = None
     """RISK_AWARE pauses while an annualized volatility reading is above this."""
     verdict_timeout_s: PositiveFloat = 0.5
+    batch_ack_wait_s: PositiveFloat = 15.0
+    """How long a batch may go without an ack or progress heartbeat (sent every third of
+    this) before JetStream hands it to another router: the resume delay after a crash. It
+    applies when the durable consumer is first created."""
     reconcile_attempts: PositiveInt = 3
     reconcile_delay_s: NonNegativeFloat = 0.5
     dead_mans_switch: bool = False

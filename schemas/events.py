@@ -230,7 +230,8 @@ class KrakenCallFailed(Event, frozen=True, kw_only=True, tag="kraken.call.failed
     http_status: int | None = None
     outcome_unknown: bool = False
     transport_error: str | None = None
-    """``timeout``, ``connection``, ``http_5xx``, ``non_json``: a failure that was not Kraken's."""
+    """A failure that was not Kraken's answer: ``timeout``, ``connection``, ``http_5xx``,
+    ``http_status``, ``non_json``, ``bad_shape`` or ``no_credentials``."""
     probe: bool = False
 
 

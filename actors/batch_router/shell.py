@@ -71,7 +71,6 @@ class BatchRouterActor(Actor):
     credentials: Credentials | None = field(default=None, repr=False)
     concurrency: int = 4
     """Batches handled at once by this process."""
-    ack_wait_s: float = 60.0
     max_deliver: int = 10
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
@@ -214,7 +213,7 @@ class BatchRouterActor(Actor):
                 consumer=JetStreamConsumer(
                     "batches",
                     max_deliver=self.max_deliver,
-                    ack_wait_s=self.ack_wait_s,
+                    ack_wait_s=self.config.execution.batch_ack_wait_s,
                     backoff_s=(1.0, 5.0, 15.0),
                 ),
                 concurrency=self.concurrency,

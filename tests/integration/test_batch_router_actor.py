@@ -21,7 +21,6 @@ import pytest
 import pytest_asyncio
 import yaml
 from nats.aio.client import Client
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from actors.batch_router.shell import BatchRouterActor
 from bus import ActorRunner, Subjects, encode, ensure_topology
@@ -503,27 +502,6 @@ async def test_silent_classifier_fails_orders_instead_of_placing_them_twice(
 # -- crash and resume ---------------------------------------------------------------------------
 
 
-async def _create_short_ack_consumer(client: Client, subjects: Subjects, ack_wait_s: float) -> None:
-    """Create the router's durable first, with a short ack wait, so redelivery after the kill
-    comes within seconds (the router binds to an existing durable as it is)."""
-    js = client.jetstream()
-    await ensure_topology(js, subjects)
-    durable = subjects.durable_name("batch-router", "batches")
-    await js.add_consumer(
-        subjects.stream_name("orders"),
-        ConsumerConfig(
-            name=durable,
-            durable_name=durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            ack_wait=ack_wait_s,
-            max_deliver=10,
-            filter_subject=subjects.batch_requested(),
-            deliver_policy=DeliverPolicy.ALL,
-            max_ack_pending=16,
-        ),
-    )
-
-
 def _spawn_router(config_path: Path) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -567,7 +545,6 @@ async def test_router_killed_mid_batch_resumes_without_losing_or_duplicating_ord
     tmp_path: Path,
 ) -> None:
     subjects = Subjects(bus_config.nats.subject_root)
-    await _create_short_ack_consumer(client, subjects, ack_wait_s=3.0)
     slow = sim.exchange.faults.add(LatencyFault(endpoints=("AddOrder",), ms=600))
     config_path = tmp_path / "router.yaml"
     config_path.write_text(
@@ -575,7 +552,12 @@ async def test_router_killed_mid_batch_resumes_without_losing_or_duplicating_ord
             {
                 "nats": {"url": bus_config.nats.url, "subject_root": subjects.root},
                 "kraken": {"rest_url": sim.rest_url, "ws_url": sim.ws_url},
-                "execution": {"risk_check_enabled": False, "reconcile_delay_s": 0.1},
+                "execution": {
+                    "risk_check_enabled": False,
+                    "reconcile_delay_s": 0.1,
+                    # the crashed batch is redelivered to the restarted router after this
+                    "batch_ack_wait_s": 3.0,
+                },
             }
         )
     )
