@@ -17,12 +17,13 @@ from bus import telemetry
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
-from bus.telemetry import TRACE_HEADER, extract_context, meter, tracer
+from bus.telemetry import extract_context, meter, tracer
 from schemas import EventDeadLettered, Message
 
 __all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher"]
 
 _LOGGER = logging.getLogger(__name__)
+_decode = MESSAGES.decode_msgpack
 
 MAX_PAYLOAD_BYTES = 256 * 1024
 """Events larger than this are dead-lettered unread: no event of ours comes near it."""
@@ -39,33 +40,85 @@ class Dispatcher:
         self.context = context
         self.handlers = handlers
         self.counts: Counter[str] = Counter()
+        self.processed_plain = 0
+        """Kept apart from ``counts`` because a Counter update costs throughput per message."""
+        self.in_order_busy = 0
+        """Handlers running inline in a subscription's own task (see ``handle_in_order``)."""
+        self.accepting = True
+        self._handler_of = handlers.get
+        self._clock = context.clock
 
-    async def handle(self, msg: Msg, subscription: Subscription) -> None:
-        headers = dict(msg.headers) if msg.headers else {}
-        num_delivered = 1
-        if subscription.consumer is not None:
-            num_delivered = msg.metadata.num_delivered
-        delivery = Delivery(
-            subject=msg.subject,
-            headers=headers,
-            received_ns=self.context.clock(),
-            num_delivered=num_delivered,
-            reply=msg.reply if subscription.consumer is None else "",
-        )
-        if len(msg.data) > MAX_PAYLOAD_BYTES:
-            await self._dead_letter(
-                msg,
-                delivery,
-                subscription,
-                f"payload of {len(msg.data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit",
-            )
+    def message_counts(self) -> dict[str, int]:
+        counts = dict(self.counts)
+        counts["processed"] = counts.get("processed", 0) + self.processed_plain
+        return counts
+
+    async def handle_in_order(self, msg: Msg, subscription: Subscription) -> None:
+        """A core subscription's callback when its messages are handled one at a time, in order,
+        inside the subscription's task; the runtime's drain waits for ``in_order_busy == 0``."""
+        if not self.accepting:
+            return
+        self.in_order_busy += 1
+        try:
+            if subscription.replies:
+                await self.handle(msg, subscription)
+            else:
+                await self.handle_plain(msg, subscription)
+        finally:
+            self.in_order_busy -= 1
+
+    async def handle_plain(self, msg: Msg, subscription: Subscription) -> None:
+        """The hot path for high-rate core events: no reply, no headers, no tracing to carry.
+
+        Everything else (and anything odd about the message) goes through :meth:`handle`.
+        """
+        data = msg.data
+        if msg.reply or msg.headers or telemetry.state.exporting or len(data) > MAX_PAYLOAD_BYTES:
+            await self.handle(msg, subscription)
             return
         try:
-            message = MESSAGES.decode(msg.data)
-        except msgspec.DecodeError as e:
-            await self._dead_letter(msg, delivery, subscription, f"undecodable payload: {e}")
+            message = _decode(data)
+        except msgspec.DecodeError:
+            await self.handle(msg, subscription)
             return
-        handler = self.handlers.get(type(message))
+        handler = self._handler_of(type(message))
+        if handler is None:
+            await self.handle(msg, subscription)
+            return
+        try:
+            await handler(message, Delivery(msg.subject, {}, self._clock()))
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            self.counts["handler_errors"] += 1
+            _LOGGER.exception("bus.handler_failed subject=%s", msg.subject)
+            return
+        self.processed_plain += 1
+
+    async def handle(self, msg: Msg, subscription: Subscription) -> None:
+        received_ns = self.context.clock()
+        data = msg.data
+        message: Any = None
+        problem = ""
+        if len(data) > MAX_PAYLOAD_BYTES:
+            problem = f"payload of {len(data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit"
+        else:
+            try:
+                message = MESSAGES.decode(data)
+            except msgspec.DecodeError as e:
+                problem = f"undecodable payload: {e}"
+        handler = None if problem else self.handlers.get(type(message))
+        headers = msg.headers
+        delivery = Delivery(
+            subject=msg.subject,
+            headers=dict(headers) if headers else {},
+            received_ns=received_ns,
+            num_delivered=1 if subscription.consumer is None else msg.metadata.num_delivered,
+            reply=msg.reply if subscription.consumer is None else "",
+        )
+        if problem:
+            await self._dead_letter(msg, delivery, subscription, problem)
+            return
         if handler is None:
             self.counts["ignored"] += 1
             if subscription.replies and delivery.reply:
@@ -73,27 +126,7 @@ class Dispatcher:
             if subscription.consumer is not None:
                 await msg.ack()
             return
-        if (
-            subscription.consumer is None
-            and not delivery.reply
-            and not telemetry.state.exporting
-            and TRACE_HEADER not in headers
-        ):
-            await self._run_plain(handler, message, msg)
-            return
         await self._run(handler, message, msg, delivery, subscription)
-
-    async def _run_plain(self, handler: Handler, message: Any, msg: Msg) -> None:
-        """The hot path for high-rate core events: no span, ack or reply to manage."""
-        try:
-            await handler(message, Delivery(msg.subject, {}, self.context.clock()))
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            self.counts["handler_errors"] += 1
-            _LOGGER.exception("bus.handler_failed subject=%s", msg.subject)
-            return
-        self.counts["processed"] += 1
 
     async def _run(
         self,

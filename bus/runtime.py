@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import signal
 from collections import Counter
@@ -50,9 +51,6 @@ class ActorRunner:
         self._service: Any = None
         self._stopping = asyncio.Event()
         self._busy: Counter[str] = Counter()
-        self._inline_busy = 0
-        self._inline_idle = asyncio.Event()
-        self._inline_idle.set()
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -113,7 +111,7 @@ class ActorRunner:
             "actor": self.actor.name,
             "connected": self.connection.connected,
             "bus_reconnects": self.connection.reconnects,
-            "messages": dict(self.dispatcher.counts),
+            "messages": self.dispatcher.message_counts(),
             **self.actor.health(),
         }
 
@@ -121,23 +119,17 @@ class ActorRunner:
         limit = asyncio.Semaphore(subscription.concurrency)
         if subscription.consumer is None:
 
-            async def on_message(msg: Msg) -> None:
+            async def on_message_concurrently(msg: Msg) -> None:
                 if self._stopping.is_set():
-                    return
-                if subscription.concurrency == 1:
-                    # In order, inline: the cheapest path for high-rate events. ``stop`` waits
-                    # for ``_inline_idle`` before unsubscribing, so the handler is not cut off.
-                    self._inline_busy += 1
-                    self._inline_idle.clear()
-                    try:
-                        await self.dispatcher.handle(msg, subscription)
-                    finally:
-                        self._inline_busy -= 1
-                        if self._inline_busy == 0:
-                            self._inline_idle.set()
                     return
                 await limit.acquire()
                 self._spawn(msg, subscription, limit)
+
+            on_message: Any = on_message_concurrently
+            if subscription.concurrency == 1:
+                on_message = functools.partial(
+                    self.dispatcher.handle_in_order, subscription=subscription
+                )
 
             self._core_subscriptions.append(
                 await client.subscribe(
@@ -169,23 +161,47 @@ class ActorRunner:
         while not self._stopping.is_set():
             await limit.acquire()  # wait for a free slot without keeping it
             limit.release()
-            free = max(1, subscription.concurrency - self._busy[subscription.subject])
-            try:
-                messages = await pull.fetch(batch=free, timeout=0.5)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # nats TimeoutError when nothing is pending, or a reconnect
+            # Long-poll for ONE message: nats-py holds a multi-message fetch open until the batch
+            # fills or the timeout passes, which would delay a lone message by the whole timeout.
+            if not await self._fetch_and_spawn(pull, subscription, limit, batch=1, timeout=0.5):
                 continue
-            for msg in messages:
-                await limit.acquire()
-                self._spawn(msg, subscription, limit)
+            # Then take what is already waiting, up to the free slots, without lingering long.
+            while (free := subscription.concurrency - self._busy[subscription.subject]) > 0:
+                if not await self._fetch_and_spawn(
+                    pull, subscription, limit, batch=free, timeout=0.01
+                ):
+                    break
+
+    async def _fetch_and_spawn(
+        self,
+        pull: Any,
+        subscription: Subscription,
+        limit: asyncio.Semaphore,
+        *,
+        batch: int,
+        timeout: float,
+    ) -> bool:
+        """Fetch up to ``batch`` messages and start a handler for each; False if none came."""
+        try:
+            messages = await pull.fetch(batch=batch, timeout=timeout)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # nats TimeoutError when nothing is pending, or a reconnect
+            return False
+        for msg in messages:
+            await limit.acquire()
+            self._spawn(msg, subscription, limit)
+        return bool(messages)
 
     def _spawn(self, msg: Msg, subscription: Subscription, limit: asyncio.Semaphore) -> None:
         self._busy[subscription.subject] += 1
 
         async def run() -> None:
             try:
-                await self.dispatcher.handle(msg, subscription)
+                if subscription.consumer is None and not subscription.replies:
+                    await self.dispatcher.handle_plain(msg, subscription)
+                else:
+                    await self.dispatcher.handle(msg, subscription)
             finally:
                 self._busy[subscription.subject] -= 1
                 limit.release()
@@ -197,7 +213,10 @@ class ActorRunner:
     async def stop(self) -> None:
         """Stop taking work, finish what is in flight, stop the actor, drain the connection."""
         self._stopping.set()
-        await self._inline_idle.wait()
+        if self._dispatcher is not None:
+            self._dispatcher.accepting = False
+            while self._dispatcher.in_order_busy:  # noqa: ASYNC110 - no Event per message
+                await asyncio.sleep(0.01)
         for subscription in self._core_subscriptions:
             with contextlib.suppress(Exception):
                 await subscription.unsubscribe()

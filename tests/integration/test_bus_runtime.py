@@ -151,7 +151,7 @@ async def test_bad_payload_is_dead_lettered_once_and_the_actor_keeps_running(
     await client.publish(subjects.price("BTC/USD"), encode(quote()))
     await eventually(lambda: len(actor.quotes) == 1)
     await asyncio.sleep(0.5)  # a terminated JetStream message must not come back
-    assert runner.dispatcher.counts["dead_lettered"] == 1
+    assert runner.dispatcher.message_counts()["dead_lettered"] == 1
 
 
 async def test_garbage_request_gets_an_error_reply_not_silence(
