@@ -31,9 +31,6 @@ expects and fails loudly otherwise. After re-recording, run
 
 from __future__ import annotations
 
-import asyncio
-import sys
-from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -45,7 +42,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from actors.batch_router.shell import BatchRouterActor
-from bus import ActorRunner, Recorder, Subjects, encode, read_event_log
+from bus import ActorRunner, Recorder, Subjects, encode
 from bus.codec import MESSAGES
 from bus.jetstream import MSG_ID_HEADER
 from kraken.credentials import Credentials
@@ -73,7 +70,7 @@ from schemas.events import (
     TradingResumed,
 )
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
-from tests.support.nats_server import running_nats_server
+from tests.support.recording import run_recording
 from tests.support.waiting import eventually
 
 __all__ = [
@@ -430,27 +427,18 @@ async def record(path: Path, nats_url: str) -> None:
         await client.drain()
 
 
-def summary(path: Path) -> str:
-    records = list(read_event_log(path))
-    per_subject = Counter(record.subject for record in records)
-    lines = [f"{path}: {len(records)} records, {path.stat().st_size} bytes"]
-    lines += [f"  {subject}: {count}" for subject, count in sorted(per_subject.items())]
-    for record in records:
-        event = MESSAGES.decode(record.payload)
-        if isinstance(event, BatchCompleted):
-            lines.append(
-                f"  {event.batch_id} {event.strategy}: placed={event.placed}"
-                f" rejected={event.rejected} failed={event.failed}"
-                f" txids={[r.txid for r in event.results if r.txid]}"
-            )
-    return "\n".join(lines)
+def _describe(event: AnyMessage) -> str | None:
+    if not isinstance(event, BatchCompleted):
+        return None
+    return (
+        f"{event.batch_id} {event.strategy}: placed={event.placed}"
+        f" rejected={event.rejected} failed={event.failed}"
+        f" txids={[r.txid for r in event.results if r.txid]}"
+    )
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else LOG_PATH
-    with running_nats_server() as server:
-        asyncio.run(record(path, server.url))
-    print(summary(path))
+    run_recording(record, LOG_PATH, _describe)
 
 
 if __name__ == "__main__":

@@ -30,8 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import sys
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -43,12 +41,12 @@ from nats.aio.msg import Msg
 
 from actors.error_classifier.categories import SCOPE_PUBLIC
 from actors.error_classifier.shell import ErrorClassifierActor
-from bus import ActorRunner, Recorder, Subjects, encode, read_event_log
+from bus import ActorRunner, Recorder, Subjects, encode
 from bus.codec import MESSAGES
 from bus.jetstream import MSG_ID_HEADER
 from kraken.rest import KrakenRestClient
 from kraken.sim import OutageFault, SimOptions, running_sim
-from schemas import GalFridayConfig, NatsConfig
+from schemas import AnyMessage, GalFridayConfig, NatsConfig
 from schemas.config import BreakerConfig
 from schemas.events import (
     BreakerState,
@@ -56,7 +54,7 @@ from schemas.events import (
     KrakenCallFailed,
     KrakenCallSucceeded,
 )
-from tests.support.nats_server import running_nats_server
+from tests.support.recording import run_recording
 from tests.support.waiting import eventually
 
 __all__ = [
@@ -219,26 +217,17 @@ async def record(path: Path, nats_url: str) -> None:
         await client.drain()
 
 
-def summary(path: Path) -> str:
-    records = list(read_event_log(path))
-    per_subject = Counter(record.subject for record in records)
-    lines = [f"{path}: {len(records)} records, {path.stat().st_size} bytes"]
-    lines += [f"  {subject}: {count}" for subject, count in sorted(per_subject.items())]
-    for record in records:
-        event = MESSAGES.decode(record.payload)
-        if isinstance(event, CircuitBreakerStateChanged):
-            lines.append(
-                f"  {event.scope} {event.previous}->{event.state} open_count={event.open_count}"
-                f" reason={event.reason!r}"
-            )
-    return "\n".join(lines)
+def _describe(event: AnyMessage) -> str | None:
+    if not isinstance(event, CircuitBreakerStateChanged):
+        return None
+    return (
+        f"{event.scope} {event.previous}->{event.state} open_count={event.open_count}"
+        f" reason={event.reason!r}"
+    )
 
 
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else LOG_PATH
-    with running_nats_server() as server:
-        asyncio.run(record(path, server.url))
-    print(summary(path))
+    run_recording(record, LOG_PATH, _describe)
 
 
 if __name__ == "__main__":

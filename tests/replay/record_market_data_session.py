@@ -36,8 +36,6 @@ from __future__ import annotations
 import asyncio
 import math
 import random
-import sys
-from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -61,7 +59,7 @@ from schemas.events import (
     PriceStale,
     VolatilityUpdated,
 )
-from tests.support.nats_server import running_nats_server
+from tests.support.recording import run_recording
 from tests.support.waiting import eventually
 
 __all__ = [
@@ -267,19 +265,8 @@ def check_session(path: Path) -> None:
         raise RuntimeError(f"volatility readings only for {sorted(with_ewma)}")
 
 
-def summary(path: Path) -> str:
-    records = list(read_event_log(path))
-    per_subject = Counter(record.subject for record in records)
-    lines = [f"{path}: {len(records)} records, {path.stat().st_size} bytes"]
-    lines += [f"  {subject}: {count}" for subject, count in sorted(per_subject.items())]
-    return "\n".join(lines)
-
-
 def main() -> None:
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else LOG_PATH
-    with running_nats_server() as server:
-        asyncio.run(record(path, server.url))
-    print(summary(path))
+    run_recording(record, LOG_PATH, None)
 
 
 if __name__ == "__main__":
