@@ -127,8 +127,10 @@ class ActorRunner:
 
             on_message: Any = on_message_concurrently
             if subscription.concurrency == 1:
+                dispatcher = self.dispatcher
+                in_order = dispatcher.handle_in_order if subscription.replies else None
                 on_message = functools.partial(
-                    self.dispatcher.handle_in_order, subscription=subscription
+                    in_order or dispatcher.handle_plain, subscription=subscription
                 )
 
             self._core_subscriptions.append(
