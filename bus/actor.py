@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, get_args
 
 import msgspec
 
@@ -38,7 +38,9 @@ class JetStreamConsumer:
     max_deliver: int = 5
     ack_wait_s: float = 30.0
     backoff_s: tuple[float, ...] = (0.5, 2.0, 5.0)
-    deliver_new_only: bool = False
+    deliver: Literal["all", "new", "last_per_subject"] = "all"
+    """Where a newly created durable starts: the whole stream, only new messages, or the
+    latest message of each subject (current state) and then new ones."""
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,12 @@ __all__ = ["ActorRunner", "run_actor"]
 
 _LOGGER = logging.getLogger(__name__)
 
+_DELIVER_POLICIES = {
+    "all": DeliverPolicy.ALL,
+    "new": DeliverPolicy.NEW,
+    "last_per_subject": DeliverPolicy.LAST_PER_SUBJECT,
+}
+
 
 class ActorRunner:
     """Owns the lifetimes of one actor; ``async with`` starts it, leaving drains it."""
@@ -148,9 +154,7 @@ class ActorRunner:
                 ack_policy=AckPolicy.EXPLICIT,
                 max_deliver=consumer.max_deliver,
                 ack_wait=consumer.ack_wait_s,
-                deliver_policy=DeliverPolicy.NEW
-                if consumer.deliver_new_only
-                else DeliverPolicy.ALL,
+                deliver_policy=_DELIVER_POLICIES[consumer.deliver],
                 max_ack_pending=max(subscription.concurrency * 4, 16),
             ),
         )

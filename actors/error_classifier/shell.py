@@ -73,13 +73,17 @@ class ErrorClassifierActor(Actor):
             Subscription(
                 subjects.kraken_calls_all(),
                 consumer=JetStreamConsumer(
-                    "calls", max_deliver=3, backoff_s=(0.2, 1.0), deliver_new_only=True
+                    "calls", max_deliver=3, backoff_s=(0.2, 1.0), deliver="new"
                 ),
             ),
             Subscription(
                 subjects.exchange_status(),
                 consumer=JetStreamConsumer(
-                    "status", max_deliver=3, backoff_s=(0.2, 1.0), deliver_new_only=True
+                    # The last status first: a first start learns an ongoing maintenance.
+                    "status",
+                    max_deliver=3,
+                    backoff_s=(0.2, 1.0),
+                    deliver="last_per_subject",
                 ),
             ),
             Subscription(

@@ -21,7 +21,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from actors.error_classifier.shell import ErrorClassifierActor
-from bus import ActorRunner, Subjects, encode
+from bus import ActorRunner, Subjects, encode, ensure_topology
 from bus.codec import MESSAGES
 from bus.context import ERROR_HEADER
 from bus.jetstream import MSG_ID_HEADER
@@ -33,6 +33,8 @@ from schemas import GalFridayConfig
 from schemas.events import (
     BreakerState,
     CircuitBreakerStateChanged,
+    ExchangeStatus,
+    ExchangeStatusChanged,
     KrakenCallFailed,
     KrakenCallSucceeded,
     OperationKind,
@@ -312,3 +314,26 @@ async def test_open_breaker_survives_a_restart_of_the_actor_process(
     finally:
         if second.returncode is None:
             second.kill()
+
+
+async def test_first_start_during_maintenance_opens_the_trading_breaker(
+    bus_config: GalFridayConfig, client: Client
+) -> None:
+    """A classifier started for the first time mid-maintenance learns it from the status stream."""
+    subjects = Subjects(bus_config.nats.subject_root)
+    js = client.jetstream()
+    await ensure_topology(js, subjects)
+    maintenance = ExchangeStatusChanged(
+        ts_event=1,
+        ts_init=1,
+        exchange="kraken",
+        status=ExchangeStatus.MAINTENANCE,
+        previous=ExchangeStatus.ONLINE,
+        source="ws",
+        can_place=False,
+        can_cancel=False,
+    )
+    await js.publish(subjects.exchange_status(), encode(maintenance))
+    actor = ErrorClassifierActor(config=bus_config, rng=random.Random(3))
+    async with ActorRunner(actor, bus_config):
+        await eventually(lambda: actor.core.breaker_state("kraken.trading") is BreakerState.OPEN)
