@@ -131,25 +131,10 @@ class _Head(msgspec.Struct, frozen=True):
     type: str | None = None
 
 
-class _TickerData(msgspec.Struct, frozen=True):
-    symbol: str
-    bid: Decimal
-    bid_qty: Decimal
-    ask: Decimal
-    ask_qty: Decimal
-    last: Decimal
-    volume: Decimal
-    vwap: Decimal
-    low: Decimal
-    high: Decimal
-    change: Decimal
-    change_pct: Decimal
-    timestamp: str | None = None
-
-
 class _TickerMessage(msgspec.Struct, frozen=True):
     type: str
-    data: list[_TickerData]
+    data: list[TickerUpdate]
+    """Decoded straight into the public type; ``snapshot``/``received_ns`` are set after."""
 
 
 class _StatusData(msgspec.Struct, frozen=True):
@@ -193,9 +178,7 @@ def _decode(text: str | bytes, received_ns: int) -> tuple[str | None, list[WsUpd
             ticker = _ticker_decoder.decode(text)
             snapshot = ticker.type == "snapshot"
             return head.channel, [
-                TickerUpdate(
-                    **msgspec.structs.asdict(d), snapshot=snapshot, received_ns=received_ns
-                )
+                msgspec.structs.replace(d, snapshot=snapshot, received_ns=received_ns)
                 for d in ticker.data
             ]
         if head.channel == "status":
