@@ -22,6 +22,7 @@ from actors.batch_router import (
     OutcomeEvent,
     PlacementReply,
 )
+from bus.clock import ManualClock
 from schemas.config import ExecutionConfig
 from schemas.events import (
     BatchCompleted,
@@ -57,20 +58,16 @@ _T = TypeVar("_T")
 START_NS = 1_700_000_000 * 1_000_000_000
 
 
-class FakeClock:
-    """Clock plus sleeper: sleeping advances the clock instantly."""
+class FakeClock(ManualClock):
+    """A manual clock whose sleeps advance it instantly, remembering each one."""
 
     def __init__(self, now_ns: int = START_NS) -> None:
-        self.now_ns = now_ns
+        super().__init__(start_ns=now_ns)
         self.slept: list[float] = []
-
-    def __call__(self) -> int:
-        return self.now_ns
 
     async def sleep(self, seconds: float) -> None:
         self.slept.append(seconds)
-        self.now_ns += int(seconds * 1_000_000_000)
-        await asyncio.sleep(0)
+        await super().sleep(seconds)
 
 
 @dataclass(frozen=True)
