@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bus.clock import ManualClock
 from kraken.ratelimit import (
     REST_LIMITS,
     DecayingCounter,
@@ -17,15 +18,8 @@ from schemas.config import KrakenTier
 S = 1_000_000_000
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1_700_000_000 * S
-
-    def __call__(self) -> int:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += int(seconds * S)
+def fresh_clock() -> ManualClock:
+    return ManualClock(start_ns=1_700_000_000 * S)
 
 
 def test_rest_call_cost_when_endpoint_kinds_then_documented_costs() -> None:
@@ -51,7 +45,7 @@ def test_rest_limiter_when_cap_reached_then_wait_matches_tier_decay(
     tier: KrakenTier, cap: int, decay: float
 ) -> None:
     """The cap-th call fits, the next waits 1/decay seconds, and fits after that wait."""
-    clock = FakeClock()
+    clock = fresh_clock()
     limiter = RestCallLimiter(tier, clock)
 
     waits = [limiter.try_acquire("Balance") for _ in range(cap)]
@@ -65,7 +59,7 @@ def test_rest_limiter_when_cap_reached_then_wait_matches_tier_decay(
 
 def test_rest_limiter_when_ledger_call_then_costs_two() -> None:
     """A ledger call moves the counter by 2."""
-    limiter = RestCallLimiter(KrakenTier.PRO, FakeClock())
+    limiter = RestCallLimiter(KrakenTier.PRO, fresh_clock())
 
     limiter.try_acquire("Ledgers")
 
@@ -74,7 +68,7 @@ def test_rest_limiter_when_ledger_call_then_costs_two() -> None:
 
 def test_rest_limiter_when_untracked_endpoint_then_never_waits() -> None:
     """AddOrder never touches the REST counter, even when it is full."""
-    limiter = RestCallLimiter(KrakenTier.STARTER, FakeClock())
+    limiter = RestCallLimiter(KrakenTier.STARTER, fresh_clock())
     limiter.snap_to_cap()
 
     assert limiter.try_acquire("AddOrder") == 0.0
@@ -83,7 +77,7 @@ def test_rest_limiter_when_untracked_endpoint_then_never_waits() -> None:
 
 def test_counter_when_time_passes_then_decays_to_zero_not_below() -> None:
     """Linear decay stops at zero."""
-    clock = FakeClock()
+    clock = fresh_clock()
     limiter = RestCallLimiter(KrakenTier.INTERMEDIATE, clock)
     for _ in range(10):
         limiter.try_acquire("Balance")
@@ -98,7 +92,7 @@ def test_counter_when_time_passes_then_decays_to_zero_not_below() -> None:
 
 def test_snap_to_cap_when_kraken_says_rate_limited_then_full_and_waits() -> None:
     """After a rate-limit error the model assumes the counter is at the cap."""
-    clock = FakeClock()
+    clock = fresh_clock()
     limiter = RestCallLimiter(KrakenTier.STARTER, clock)
 
     limiter.snap_to_cap()
@@ -148,7 +142,7 @@ def test_trading_limiter_when_adds_fill_cap_then_waits_per_tier(
     tier: KrakenTier, cap: int, decay: float
 ) -> None:
     """cap AddOrders fit, the next waits 1/decay seconds."""
-    limiter = TradingRateLimiter(tier, FakeClock())
+    limiter = TradingRateLimiter(tier, fresh_clock())
 
     for _ in range(cap):
         assert limiter.try_acquire("XBTUSD", limiter.add_order_cost()) == 0.0
@@ -159,7 +153,7 @@ def test_trading_limiter_when_adds_fill_cap_then_waits_per_tier(
 
 def test_trading_limiter_when_pairs_differ_then_counters_independent() -> None:
     """A full counter on one pair does not slow another pair."""
-    limiter = TradingRateLimiter(KrakenTier.STARTER, FakeClock())
+    limiter = TradingRateLimiter(KrakenTier.STARTER, fresh_clock())
     limiter.snap_to_cap("XBTUSD")
 
     assert limiter.try_acquire("ETHUSD", 1) == 0.0
@@ -168,7 +162,7 @@ def test_trading_limiter_when_pairs_differ_then_counters_independent() -> None:
 
 def test_trading_limiter_when_batch_add_then_costs_half_per_order() -> None:
     """A batch of 15 costs 7.5."""
-    limiter = TradingRateLimiter(KrakenTier.STARTER, FakeClock())
+    limiter = TradingRateLimiter(KrakenTier.STARTER, fresh_clock())
 
     limiter.try_acquire("XBTUSD", limiter.batch_add_cost(15))
 
@@ -177,7 +171,7 @@ def test_trading_limiter_when_batch_add_then_costs_half_per_order() -> None:
 
 def test_trading_limiter_when_young_cancels_then_penalty_accumulates_and_waits() -> None:
     """Fresh cancels at 8 each fill the Starter cap of 60 after 7, the 8th waits."""
-    clock = FakeClock()
+    clock = fresh_clock()
     limiter = TradingRateLimiter(KrakenTier.STARTER, clock)
     cost = limiter.cancel_cost(1 * S)
 
@@ -192,7 +186,7 @@ def test_trading_limiter_when_young_cancels_then_penalty_accumulates_and_waits()
 def test_try_acquire_when_refused_then_nothing_charged() -> None:
     """A refused acquire leaves the counter unchanged."""
     counter = DecayingCounter(
-        TradingRateLimiter(KrakenTier.STARTER, FakeClock())._limits, FakeClock()
+        TradingRateLimiter(KrakenTier.STARTER, fresh_clock())._limits, fresh_clock()
     )
     counter.charge(59.5)
 
@@ -202,7 +196,7 @@ def test_try_acquire_when_refused_then_nothing_charged() -> None:
 
 def test_try_acquire_when_cost_above_cap_then_fits_only_when_empty() -> None:
     """A cost larger than the cap cannot starve forever: it goes through on an empty counter."""
-    clock = FakeClock()
+    clock = fresh_clock()
     counter = DecayingCounter(REST_LIMITS[KrakenTier.STARTER], clock)
     counter.charge(1)
 
