@@ -21,6 +21,7 @@ __all__ = [
     "Handler",
     "JetStreamConsumer",
     "Subscription",
+    "bound_handlers",
     "handler_name",
     "handler_table",
 ]
@@ -46,6 +47,9 @@ class JetStreamConsumer:
 @dataclass(frozen=True)
 class Subscription:
     subject: str
+    accepts: tuple[type[Message], ...]
+    """The message types this subject carries. Anything else arriving on it is dead-lettered
+    (``unexpected_type_for_subject``), never handled: a handler is chosen by subject AND type."""
     consumer: JetStreamConsumer | None = None
     """``None`` means core NATS (at most once, lowest latency)."""
     queue: str | None = None
@@ -78,6 +82,18 @@ Handler = Callable[[Any, Delivery], Awaitable[Message | None]]
 def handler_name(message_type: type) -> str:
     """``PriceUpdated`` → ``on_price_updated``."""
     return "on_" + re.sub(r"(?<!^)(?=[A-Z])", "_", message_type.__name__).lower()
+
+
+def bound_handlers(actor: object, subscription: Subscription) -> dict[type, Handler]:
+    """The handlers of the types ``subscription`` accepts; a type without one is a bug."""
+    table = handler_table(actor)
+    missing = [t.__name__ for t in subscription.accepts if t not in table]
+    if missing or not subscription.accepts:
+        raise TypeError(
+            f"subscription {subscription.subject!r} accepts {missing or 'nothing'} "
+            f"without a {type(actor).__name__} handler"
+        )
+    return {message_type: table[message_type] for message_type in subscription.accepts}
 
 
 def handler_table(actor: object) -> dict[type, Handler]:
@@ -113,6 +129,10 @@ class Actor:
 
     async def stop(self) -> None:
         """Called after subscriptions stopped and in-flight handlers finished."""
+
+    async def on_undeliverable(self, subject: str, payload: bytes, reason: str) -> None:
+        """A message on one of our subjects was dead-lettered (already stored in the DLQ);
+        override to answer its sender, e.g. reject a malformed request by its id."""
 
     def health(self) -> dict[str, Any]:
         return {}

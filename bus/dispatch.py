@@ -7,6 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -18,9 +19,9 @@ from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
 from bus.telemetry import extract_context, meter, tracer
-from schemas import EventDeadLettered, Message
+from schemas import Event, EventDeadLettered, Message
 
-__all__ = ["MAX_PAYLOAD_BYTES", "Dispatcher"]
+__all__ = ["MAX_FUTURE_SKEW_NS", "MAX_PAYLOAD_BYTES", "Dispatcher", "Route", "Undeliverable"]
 
 _LOGGER = logging.getLogger(__name__)
 _decode = MESSAGES.decode_msgpack
@@ -33,22 +34,46 @@ _NO_HEADERS: dict[str, str] = {}
 
 _DLQ_PAYLOAD_KEEP = 64 * 1024
 
+MAX_FUTURE_SKEW_NS = 300 * 1_000_000_000
+"""An event stamped further ahead of our clock than this is a forgery or a broken clock:
+dead-lettered, so that no state can be pinned by a timestamp far in the future."""
+
+UNEXPECTED_TYPE = "unexpected_type_for_subject"
+IMPLAUSIBLE_TIMESTAMP = "implausible_timestamp"
+
+Undeliverable = Callable[[str, bytes, str], Awaitable[None]]
+"""Told of every dead-lettered message (subject, payload, reason), e.g. to answer its sender."""
+
+
+class Route:
+    """One subscription bound to the handlers of exactly the types it accepts."""
+
+    __slots__ = ("handler_of", "handlers", "subscription", "timestamped")
+
+    def __init__(self, subscription: Subscription, handlers: dict[type, Handler]) -> None:
+        self.subscription = subscription
+        self.handlers = handlers
+        self.handler_of = handlers.get
+        self.timestamped = all(issubclass(t, Event) for t in handlers)
+
+
 _processed = meter.create_counter("messaging.process.messages", unit="{message}")
 _dead_lettered = meter.create_counter("galfriday.bus.dead_lettered", unit="{message}")
 _duration = meter.create_histogram("messaging.process.duration", unit="s")
 
 
 class Dispatcher:
-    def __init__(self, context: ActorContext, handlers: dict[type, Handler]) -> None:
+    def __init__(
+        self, context: ActorContext, *, on_undeliverable: Undeliverable | None = None
+    ) -> None:
         self.context = context
-        self.handlers = handlers
+        self.on_undeliverable = on_undeliverable
         self.counts: Counter[str] = Counter()
         self.processed_plain = 0
         """Kept apart from ``counts`` because a Counter update costs throughput per message."""
         self.in_order_busy = 0
         """Handlers running inline in a subscription's own task (see ``handle_in_order``)."""
         self.accepting = True
-        self._handler_of = handlers.get
         self._clock = context.clock
 
     def message_counts(self) -> dict[str, int]:
@@ -56,18 +81,18 @@ class Dispatcher:
         counts["processed"] = counts.get("processed", 0) + self.processed_plain
         return counts
 
-    async def handle_in_order(self, msg: Msg, subscription: Subscription) -> None:
+    async def handle_in_order(self, msg: Msg, route: Route) -> None:
         """A request/reply subscription's callback when its messages are handled one at a time
         inside the subscription's task; the runtime's drain waits for ``in_order_busy == 0``."""
         if not self.accepting:
             return
         self.in_order_busy += 1
         try:
-            await self.handle(msg, subscription)
+            await self.handle(msg, route)
         finally:
             self.in_order_busy -= 1
 
-    async def handle_plain(self, msg: Msg, subscription: Subscription) -> None:
+    async def handle_plain(self, msg: Msg, route: Route) -> None:
         """The hot path for high-rate core events: no reply, no headers, no tracing to carry.
 
         Also the in-order callback of event subscriptions (one coroutine frame fewer per
@@ -80,19 +105,22 @@ class Dispatcher:
         try:
             data = msg.data
             if msg.reply or msg.headers or telemetry.state.exporting or len(data) > _MAX:
-                await self.handle(msg, subscription)
+                await self.handle(msg, route)
                 return
             try:
                 message = _decode(data)
-            except msgspec.DecodeError:
-                await self.handle(msg, subscription)
+            except Exception:  # DecodeError, RecursionError on deep nesting, ...: the slow path
+                await self.handle(msg, route)  # dead-letters it with the reason
                 return
-            handler = self._handler_of(type(message))
-            if handler is None:
-                await self.handle(msg, subscription)
+            handler = route.handler_of(type(message))
+            now = self._clock()
+            if handler is None or (
+                route.timestamped and message.ts_event > now + MAX_FUTURE_SKEW_NS
+            ):
+                await self.handle(msg, route)
                 return
             try:
-                await handler(message, Delivery(msg.subject, _NO_HEADERS, self._clock()))
+                await handler(message, Delivery(msg.subject, _NO_HEADERS, now))
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -103,7 +131,8 @@ class Dispatcher:
         finally:
             self.in_order_busy -= 1
 
-    async def handle(self, msg: Msg, subscription: Subscription) -> None:
+    async def handle(self, msg: Msg, route: Route) -> None:
+        subscription = route.subscription
         received_ns = self.context.clock()
         data = msg.data
         message: Any = None
@@ -115,24 +144,25 @@ class Dispatcher:
                 message = MESSAGES.decode(data)
             except msgspec.DecodeError as e:
                 problem = f"undecodable payload: {e}"
-        handler = None if problem else self.handlers.get(type(message))
+            except Exception as e:  # RecursionError (deep nesting), MemoryError, ...
+                problem = f"undecodable payload: {type(e).__name__}"
+        handler = None if problem else route.handler_of(type(message))
+        if not problem and handler is None:
+            problem = f"{UNEXPECTED_TYPE}: {type(message).__name__} on {msg.subject}"
+        if not problem and isinstance(message, Event):
+            ahead_ns = message.ts_event - received_ns
+            if ahead_ns > MAX_FUTURE_SKEW_NS:
+                problem = f"{IMPLAUSIBLE_TIMESTAMP}: ts_event {ahead_ns} ns ahead of receive time"
         headers = msg.headers
         delivery = Delivery(
             subject=msg.subject,
             headers=dict(headers) if headers else {},
             received_ns=received_ns,
-            num_delivered=1 if subscription.consumer is None else msg.metadata.num_delivered,
+            num_delivered=_num_delivered(msg) if subscription.consumer is not None else 1,
             reply=msg.reply if subscription.consumer is None else "",
         )
-        if problem:
+        if problem or handler is None:
             await self._dead_letter(msg, delivery, subscription, problem)
-            return
-        if handler is None:
-            self.counts["ignored"] += 1
-            if subscription.replies and delivery.reply:
-                await self._reply_error(msg, "400", f"unsupported request {type(message).__name__}")
-            if subscription.consumer is not None:
-                await msg.ack()
             return
         await self._run(handler, message, msg, delivery, subscription)
 
@@ -224,10 +254,23 @@ class Dispatcher:
             await msg.term()
         elif subscription.replies and delivery.reply:
             await self._reply_error(msg, "400", reason)
+        if self.on_undeliverable is not None:
+            try:
+                await self.on_undeliverable(msg.subject, bytes(msg.data), reason)
+            except Exception:
+                _LOGGER.exception("bus.undeliverable_hook_failed subject=%s", msg.subject)
 
     async def _reply_error(self, msg: Msg, code: str, description: str) -> None:
         headers = {ERROR_HEADER: description[:500], ERROR_CODE_HEADER: code}
         await self.context.client.publish(msg.reply, b"", headers=headers)
+
+
+def _num_delivered(msg: Msg) -> int:
+    """JetStream's delivery count; a message without readable metadata counts as the first."""
+    try:
+        return int(msg.metadata.num_delivered)
+    except Exception:
+        return 1
 
 
 async def _keep_in_progress(msg: Msg, every_s: float) -> None:

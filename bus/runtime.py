@@ -17,11 +17,11 @@ from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.micro.request import Request
 
-from bus.actor import Actor, Subscription, handler_table
+from bus.actor import Actor, Subscription, bound_handlers
 from bus.clock import Clock, system_clock
 from bus.connection import ConnectionEvents, connect
 from bus.context import ActorContext
-from bus.dispatch import Dispatcher
+from bus.dispatch import Dispatcher, Route
 from bus.jetstream import ensure_topology
 from bus.subjects import Subjects
 from schemas import GalFridayConfig
@@ -83,7 +83,7 @@ class ActorRunner:
             clock=self.clock,
             connection=self.connection,
         )
-        self._dispatcher = Dispatcher(context, handler_table(self.actor))
+        self._dispatcher = Dispatcher(context, on_undeliverable=self.actor.on_undeliverable)
         await self.actor.start(context)
         await self._start_service(client)
         for subscription in self.actor.subscriptions(self.subjects):
@@ -122,6 +122,7 @@ class ActorRunner:
         }
 
     async def _subscribe(self, client: Client, subscription: Subscription) -> None:
+        route = Route(subscription, bound_handlers(self.actor, subscription))
         limit = asyncio.Semaphore(subscription.concurrency)
         if subscription.consumer is None:
 
@@ -129,15 +130,13 @@ class ActorRunner:
                 if self._stopping.is_set():
                     return
                 await limit.acquire()
-                self._spawn(msg, subscription, limit)
+                self._spawn(msg, route, limit)
 
             on_message: Any = on_message_concurrently
             if subscription.concurrency == 1:
                 dispatcher = self.dispatcher
                 in_order = dispatcher.handle_in_order if subscription.replies else None
-                on_message = functools.partial(
-                    in_order or dispatcher.handle_plain, subscription=subscription
-                )
+                on_message = functools.partial(in_order or dispatcher.handle_plain, route=route)
 
             self._core_subscriptions.append(
                 await client.subscribe(
@@ -159,29 +158,26 @@ class ActorRunner:
             ),
         )
         self._pull_subscriptions.append(pull)
-        self._loops.append(asyncio.create_task(self._pull_loop(pull, subscription, limit)))
+        self._loops.append(asyncio.create_task(self._pull_loop(pull, route, limit)))
 
-    async def _pull_loop(
-        self, pull: Any, subscription: Subscription, limit: asyncio.Semaphore
-    ) -> None:
+    async def _pull_loop(self, pull: Any, route: Route, limit: asyncio.Semaphore) -> None:
+        subscription = route.subscription
         while not self._stopping.is_set():
             await limit.acquire()  # wait for a free slot without keeping it
             limit.release()
             # Long-poll for ONE message: nats-py holds a multi-message fetch open until the batch
             # fills or the timeout passes, which would delay a lone message by the whole timeout.
-            if not await self._fetch_and_spawn(pull, subscription, limit, batch=1, timeout=0.5):
+            if not await self._fetch_and_spawn(pull, route, limit, batch=1, timeout=0.5):
                 continue
             # Then take what is already waiting, up to the free slots, without lingering long.
             while (free := subscription.concurrency - self._busy[subscription.subject]) > 0:
-                if not await self._fetch_and_spawn(
-                    pull, subscription, limit, batch=free, timeout=0.01
-                ):
+                if not await self._fetch_and_spawn(pull, route, limit, batch=free, timeout=0.01):
                     break
 
     async def _fetch_and_spawn(
         self,
         pull: Any,
-        subscription: Subscription,
+        route: Route,
         limit: asyncio.Semaphore,
         *,
         batch: int,
@@ -196,18 +192,19 @@ class ActorRunner:
             return False
         for msg in messages:
             await limit.acquire()
-            self._spawn(msg, subscription, limit)
+            self._spawn(msg, route, limit)
         return bool(messages)
 
-    def _spawn(self, msg: Msg, subscription: Subscription, limit: asyncio.Semaphore) -> None:
+    def _spawn(self, msg: Msg, route: Route, limit: asyncio.Semaphore) -> None:
+        subscription = route.subscription
         self._busy[subscription.subject] += 1
 
         async def run() -> None:
             try:
                 if subscription.consumer is None and not subscription.replies:
-                    await self.dispatcher.handle_plain(msg, subscription)
+                    await self.dispatcher.handle_plain(msg, route)
                 else:
-                    await self.dispatcher.handle(msg, subscription)
+                    await self.dispatcher.handle(msg, route)
             finally:
                 self._busy[subscription.subject] -= 1
                 limit.release()

@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from bus.actor import Actor, Delivery, handler_table
+from bus.actor import Actor, Delivery, Handler, bound_handlers
 from bus.clock import Clock, ManualClock
 from bus.codec import MESSAGES, encode
 from bus.subjects import Subjects
@@ -107,10 +107,12 @@ class MemoryBus:
     async def attach(self, actor: Actor) -> None:
         """Start the actor and route its subscriptions' subjects to its handlers."""
         await actor.start(self.context(actor.name))
-        handlers = handler_table(actor)
         for subscription in actor.subscriptions(self.subjects):
+            handlers = bound_handlers(actor, subscription)
 
-            async def deliver(subject: str, message: AnyMessage) -> Message | None:
+            async def deliver(
+                subject: str, message: AnyMessage, handlers: dict[type, Handler] = handlers
+            ) -> Message | None:
                 handler = handlers.get(type(message))
                 if handler is None:
                     return None

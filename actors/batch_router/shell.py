@@ -210,6 +210,7 @@ class BatchRouterActor(Actor):
         return (
             Subscription(
                 subjects.batch_requested(),
+                (OrderBatchRequested,),
                 consumer=JetStreamConsumer(
                     "batches",
                     max_deliver=self.max_deliver,
@@ -218,11 +219,11 @@ class BatchRouterActor(Actor):
                 ),
                 concurrency=self.concurrency,
             ),
-            Subscription(subjects.price_all()),
-            Subscription(subjects.stale_all()),
-            Subscription(subjects.volatility_all()),
-            Subscription(subjects.breakers_all()),
-            Subscription(subjects.kill_switch()),
+            Subscription(subjects.price_all(), (PriceUpdated,)),
+            Subscription(subjects.stale_all(), (PriceStale, PriceRecovered)),
+            Subscription(subjects.volatility_all(), (VolatilityUpdated,)),
+            Subscription(subjects.breakers_all(), (CircuitBreakerStateChanged,)),
+            Subscription(subjects.kill_switch(), (TradingHalted, TradingResumed)),
         )
 
     async def on_order_batch_requested(

@@ -72,12 +72,14 @@ class ErrorClassifierActor(Actor):
         return (
             Subscription(
                 subjects.kraken_calls_all(),
+                (KrakenCallSucceeded, KrakenCallFailed),
                 consumer=JetStreamConsumer(
                     "calls", max_deliver=3, backoff_s=(0.2, 1.0), deliver="new"
                 ),
             ),
             Subscription(
                 subjects.exchange_status(),
+                (ExchangeStatusChanged,),
                 consumer=JetStreamConsumer(
                     # The last status first: a first start learns an ongoing maintenance.
                     "status",
@@ -88,6 +90,7 @@ class ErrorClassifierActor(Actor):
             ),
             Subscription(
                 subjects.verdict(),
+                (VerdictRequest,),
                 queue=self.name,
                 concurrency=_VERDICT_CONCURRENCY,
                 replies=True,

@@ -163,17 +163,19 @@ class MarketDataActor(Actor):
         return (
             Subscription(
                 subjects.price_query(),
+                (PriceQuery,),
                 queue=self.name,
                 concurrency=_QUERY_CONCURRENCY,
                 replies=True,
             ),
             Subscription(
                 subjects.status_query(),
+                (ExchangeStatusQuery,),
                 queue=self.name,
                 concurrency=_QUERY_CONCURRENCY,
                 replies=True,
             ),
-            Subscription(subjects.breakers_all()),
+            Subscription(subjects.breakers_all(), (CircuitBreakerStateChanged,)),
         )
 
     # -- handlers -----------------------------------------------------------------------------

@@ -64,14 +64,15 @@ class ProbeActor(Actor):
 
     def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
         return (
-            Subscription(subjects.price_all()),
+            Subscription(subjects.price_all(), (PriceUpdated,)),
             Subscription(
                 subjects.batch_requested(),
+                (OrderBatchRequested,),
                 consumer=JetStreamConsumer("batches", max_deliver=3, backoff_s=(0.1, 0.2)),
                 concurrency=4,
             ),
-            Subscription(subjects.price_query(), replies=True),
-            Subscription(subjects.kill_switch(), concurrency=4),
+            Subscription(subjects.price_query(), (PriceQuery,), replies=True),
+            Subscription(subjects.kill_switch(), (TradingHalted,), concurrency=4),
         )
 
     async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
