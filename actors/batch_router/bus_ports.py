@@ -1,8 +1,9 @@
 """The router core's ports implemented over the bus: verdicts, breaker and market views, sink.
 
-The views are plain in-memory state fed by the actor's handlers (and an initial KV read), so
-the core can read them synchronously. State carried by both an event and a KV entry keeps the
-newest by ``ts_event``, which makes re-reading the KV at any time harmless.
+The views are plain in-memory state fed by the actor's handlers and by KV reads, so the core can
+read them synchronously. Control state carried by both an event and a KV entry is ordered by KV
+revision, never by a publisher's ``ts_event``; events may only make trading safer before the
+stored state confirms them, and unreadable state fails closed.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from collections.abc import Callable
 from decimal import Decimal
 
 from actors.batch_router.ports import OutcomeEvent
-from bus.codec import EVENTS
+from actors.batch_router.stored_state import StoredStateReader
 from bus.jetstream import BREAKERS_BUCKET, CONTROL_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
@@ -43,6 +44,7 @@ __all__ = [
     "BusEventSink",
     "BusMarketView",
     "BusVerdictSource",
+    "KillSwitch",
 ]
 
 _log = logging.getLogger(__name__)
@@ -79,40 +81,56 @@ class BusVerdictSource:
 
 
 class BusBreakerView:
-    """The ``kraken.trading`` breaker as last broadcast, plus this process's probe slot."""
+    """The ``kraken.trading`` breaker, plus this process's probe slot.
+
+    The KV entry (ordered by revision) is the state; an event is applied at once only when it
+    makes trading safer (OPEN, HALF_OPEN from CLOSED). An event that relaxes the breaker waits
+    for the KV entry the classifier writes right after publishing it (see ``relaxes``), so a
+    forged or replayed ``CLOSED`` cannot reopen trading. An unreadable entry counts as OPEN.
+    """
 
     def __init__(self) -> None:
-        self._latest: CircuitBreakerStateChanged | None = None
+        self._state = BreakerState.CLOSED
+        self._revision = -1
+        """The KV revision applied last (0: key never written); -1 before the first read."""
         self._probe_taken = False
         self._changed = asyncio.Event()
+        self.reader = StoredStateReader(BREAKERS_BUCKET)
+
+    def relaxes(self, event: CircuitBreakerStateChanged) -> bool:
+        """True when ``event`` would lift a restriction: only the stored state may do that."""
+        return _BREAKER_STRICTNESS[event.state] < _BREAKER_STRICTNESS[self._state]
 
     def apply(self, event: CircuitBreakerStateChanged) -> None:
-        if event.scope != TRADING_BREAKER_SCOPE:
+        """A breaker event from the bus; only tightening ones take effect before KV confirms."""
+        if event.scope != TRADING_BREAKER_SCOPE or self.relaxes(event):
             return
-        if self._latest is not None and event.ts_event < self._latest.ts_event:
-            return
-        previous = self.trading_state()
-        self._latest = event
-        if event.state is not BreakerState.HALF_OPEN:
-            self._probe_taken = False
-        if event.state is not previous:
-            self._notify()
+        self._set(event.state)
 
     async def load(self, context: BusContext) -> None:
-        """Apply the breaker state stored in the KV bucket, if there is one."""
-        store = await context.key_value(BREAKERS_BUCKET)
-        try:
-            entry = await store.get(TRADING_BREAKER_SCOPE)
-        except Exception:  # nats raises KeyNotFoundError for a key never written
+        """Apply the stored state if its revision is newer than the last one applied."""
+        read = await self.reader.read(context, TRADING_BREAKER_SCOPE)
+        if not read.readable:
+            self._revision = -1  # whatever is readable next is applied
+            self._set(BreakerState.OPEN)
             return
-        value = getattr(entry, "value", None)
-        if value:
-            event = EVENTS.decode(value)
-            if isinstance(event, CircuitBreakerStateChanged):
-                self.apply(event)
+        if read.revision <= self._revision:
+            return
+        self._revision = read.revision
+        event = read.event
+        stored = event.state if isinstance(event, CircuitBreakerStateChanged) else None
+        self._set(stored or BreakerState.CLOSED)
+
+    def _set(self, state: BreakerState) -> None:
+        previous = self._state
+        self._state = state
+        if state is not BreakerState.HALF_OPEN:
+            self._probe_taken = False
+        if state is not previous:
+            self._notify()
 
     def trading_state(self) -> BreakerState:
-        return BreakerState.CLOSED if self._latest is None else self._latest.state
+        return self._state
 
     async def wait_for_change(self, timeout_s: float) -> None:
         changed = self._changed
@@ -137,20 +155,63 @@ class BusBreakerView:
         self._changed = asyncio.Event()
 
 
+_BREAKER_STRICTNESS = {BreakerState.CLOSED: 0, BreakerState.HALF_OPEN: 1, BreakerState.OPEN: 2}
+
+
+class KillSwitch:
+    """Halted, running, or unknown (unreadable: treated as halted).
+
+    A ``TradingHalted`` event halts at once; only a stored state with a newer KV revision than
+    the one seen when the halt arrived lifts it. Timestamps chosen by a publisher play no part.
+    """
+
+    def __init__(self) -> None:
+        self.reader = StoredStateReader(CONTROL_BUCKET)
+        self._halted = False
+        self._known = False
+        self._revision = -1
+        """The KV revision the current state rests on; -1 before the first read."""
+
+    @property
+    def active(self) -> bool:
+        return self._halted or not self._known
+
+    def on_event(self, event: TradingHalted | TradingResumed) -> None:
+        if isinstance(event, TradingHalted):
+            self._halted = True
+
+    async def load(self, context: BusContext) -> None:
+        read = await self.reader.read(context, KILL_SWITCH_KEY)
+        if not read.readable:
+            self._known = False
+            return
+        if read.revision < self._revision or (read.revision == self._revision and self._known):
+            return
+        self._revision = read.revision
+        self._known = True
+        self._halted = isinstance(read.event, TradingHalted)
+
+    def describe(self) -> str:
+        if not self._known:
+            return "unknown (stored state unreadable: failing closed)"
+        return "halted" if self._halted else "running"
+
+
 class BusMarketView:
     """Reference prices (mid), staleness, volatility and the kill switch, in memory.
 
     A price older than ``staleness_threshold_ns`` (by the receive clock) counts as stale even
-    without a ``PriceStale`` event, so a silent market-data actor fails closed.
+    without a ``PriceStale`` event, so a silent market-data actor fails closed; a ``PriceStale``
+    counts only until a newer price arrives (freshness is state, not an edge that can be lost).
     """
 
     def __init__(self, clock: Callable[[], int], staleness_threshold_ns: int) -> None:
         self._clock = clock
         self._staleness_threshold_ns = staleness_threshold_ns
         self._prices: dict[str, tuple[Decimal, int]] = {}
-        self._stale: set[str] = set()
+        self._stale_since: dict[str, int] = {}
         self._volatility: dict[str, float] = {}
-        self._kill: TradingHalted | TradingResumed | None = None
+        self.kill_switch = KillSwitch()
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -159,10 +220,10 @@ class BusMarketView:
         self._prices[event.pair] = (mid, self._clock())
 
     def on_stale(self, event: PriceStale) -> None:
-        self._stale.add(event.pair)
+        self._stale_since[event.pair] = self._clock()
 
     def on_recovered(self, event: PriceRecovered) -> None:
-        self._stale.discard(event.pair)
+        self._stale_since.pop(event.pair, None)
 
     def on_volatility(self, event: VolatilityUpdated) -> None:
         for reading in (event.ewma, event.realized, event.parkinson):
@@ -171,21 +232,10 @@ class BusMarketView:
                 return
 
     def on_kill_switch(self, event: TradingHalted | TradingResumed) -> None:
-        if self._kill is not None and event.ts_event < self._kill.ts_event:
-            return
-        self._kill = event
+        self.kill_switch.on_event(event)
 
     async def load_kill_switch(self, context: BusContext) -> None:
-        store = await context.key_value(CONTROL_BUCKET)
-        try:
-            entry = await store.get(KILL_SWITCH_KEY)
-        except Exception:  # never halted: no key
-            return
-        value = getattr(entry, "value", None)
-        if value:
-            event = EVENTS.decode(value)
-            if isinstance(event, TradingHalted | TradingResumed):
-                self.on_kill_switch(event)
+        await self.kill_switch.load(context)
 
     # -- MarketView ------------------------------------------------------------------------
 
@@ -194,22 +244,24 @@ class BusMarketView:
         return None if seen is None else seen[0]
 
     def is_stale(self, pair: str) -> bool:
-        if pair in self._stale:
-            return True
         seen = self._prices.get(pair)
+        marked_ns = self._stale_since.get(pair)
+        if marked_ns is not None and (seen is None or seen[1] <= marked_ns):
+            return True
         return seen is not None and self._clock() - seen[1] > self._staleness_threshold_ns
 
     def volatility(self, pair: str) -> float | None:
         return self._volatility.get(pair)
 
     def kill_switch_active(self) -> bool:
-        return isinstance(self._kill, TradingHalted)
+        return self.kill_switch.active
 
     def snapshot(self) -> dict[str, object]:
         return {
             "pairs_priced": len(self._prices),
-            "stale_pairs": sorted(self._stale),
+            "stale_pairs": sorted(p for p in self._prices if self.is_stale(p)),
             "kill_switch_active": self.kill_switch_active(),
+            "kill_switch": self.kill_switch.describe(),
         }
 
 

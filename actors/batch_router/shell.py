@@ -16,6 +16,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from actors.batch_router.bus_ports import (
     BusBreakerView,
     BusEventSink,
@@ -37,6 +39,7 @@ from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from schemas.config import ConfigError, GalFridayConfig, KrakenConfig
 from schemas.events import (
     BatchCompleted,
+    BatchRejected,
     CircuitBreakerStateChanged,
     KrakenCallFailed,
     KrakenCallSucceeded,
@@ -58,6 +61,9 @@ PAIRS_RETRY_MAX_S = 10.0
 """Longest pause between ``AssetPairs`` attempts at start."""
 STATE_REFRESH_S = 5.0
 """How often breaker and kill-switch state is re-read from KV, closing any missed event."""
+MAX_BATCH_ID_LENGTH = 128
+CONFIRM_READS_S = (0.0, 0.05, 0.25, 1.0)
+"""Pauses between the KV reads that follow an event only the stored state may confirm."""
 
 
 @dataclass
@@ -87,6 +93,7 @@ class BatchRouterActor(Actor):
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _dead_mans_switch_armed: bool = field(default=False, init=False, repr=False)
+    _confirming: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -107,7 +114,7 @@ class BatchRouterActor(Actor):
         staleness_ns = int(self.config.market_data.staleness_threshold_seconds * _NS)
         self._market = BusMarketView(context.clock, staleness_ns)
         self._verdicts = BusVerdictSource(context, execution.verdict_timeout_s)
-        await self._refresh_state()
+        await self.refresh_state()
         self._processor = OptimizedBatchProcessor(
             execution,
             KrakenGateway(self._client, registry, context.clock),
@@ -123,6 +130,8 @@ class BatchRouterActor(Actor):
             self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
 
     async def stop(self) -> None:
+        if self._confirming is not None:
+            self._confirming.cancel()
         background = [task for task in self._tasks if task.get_name() != "kraken-calls"]
         for task in background:
             task.cancel()
@@ -156,7 +165,8 @@ class BatchRouterActor(Actor):
             await asyncio.sleep(pause_s)
             pause_s = min(pause_s * 2, PAIRS_RETRY_MAX_S)
 
-    async def _refresh_state(self) -> None:
+    async def refresh_state(self) -> None:
+        """Re-read the stored control state (breaker, kill switch); unreadable fails closed."""
         assert self._market is not None
         await self._breakers.load(self.context)
         await self._market.load_kill_switch(self.context)
@@ -165,9 +175,25 @@ class BatchRouterActor(Actor):
         while True:
             await asyncio.sleep(STATE_REFRESH_S)
             try:
-                await self._refresh_state()
+                await self.refresh_state()
             except Exception:
                 _log.exception("state.refresh_failed")
+
+    def _confirm_from_store(self) -> None:
+        """An event hinted at a change that only the stored state may make: read it now and a
+        few times shortly after (the writer publishes the event just before storing it)."""
+        if self._confirming is not None and not self._confirming.done():
+            return
+
+        async def confirm() -> None:
+            for pause_s in CONFIRM_READS_S:
+                await asyncio.sleep(pause_s)
+                try:
+                    await self.refresh_state()
+                except Exception:
+                    _log.exception("state.refresh_failed")
+
+        self._confirming = asyncio.create_task(confirm(), name="state-confirm")
 
     async def _dead_mans_switch(self) -> None:
         assert self._client is not None
@@ -252,6 +278,24 @@ class BatchRouterActor(Actor):
             delivery.redelivered,
         )
 
+    async def on_undeliverable(self, subject: str, payload: bytes, reason: str) -> None:
+        """A malformed batch request gets its ``BatchRejected`` once (it was dead-lettered and
+        terminated, never redelivered) when a batch id can be read from it at all."""
+        if subject != self.context.subjects.batch_requested():
+            return
+        batch_id, order_count = _salvage_batch_identity(payload)
+        if batch_id is None:
+            return
+        now = self.context.clock()
+        rejection = BatchRejected(
+            ts_event=now,
+            ts_init=now,
+            batch_id=batch_id,
+            reason=f"invalid_request: {reason}"[:500],
+            order_count=order_count,
+        )
+        await BusEventSink(self.context).emit(rejection)
+
     async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
         self.market.on_price(event)
 
@@ -267,13 +311,16 @@ class BatchRouterActor(Actor):
     async def on_circuit_breaker_state_changed(
         self, event: CircuitBreakerStateChanged, delivery: Delivery
     ) -> None:
+        if self._breakers.relaxes(event):
+            self._confirm_from_store()
         self._breakers.apply(event)
 
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
         self.market.on_kill_switch(event)
+        self._confirm_from_store()
 
     async def on_trading_resumed(self, event: TradingResumed, delivery: Delivery) -> None:
-        self.market.on_kill_switch(event)
+        self._confirm_from_store()  # only the stored state lifts a halt
 
     # -- views -----------------------------------------------------------------------------
 
@@ -296,8 +343,11 @@ class BatchRouterActor(Actor):
             "dead_mans_switch_armed": self._dead_mans_switch_armed,
             "verdicts_unanswered": 0 if self._verdicts is None else self._verdicts.unanswered,
         }
+        unreadable = set(self._breakers.reader.unreadable)
         if self._market is not None:
             report.update(self._market.snapshot())
+            unreadable |= self._market.kill_switch.reader.unreadable
+        report["unreadable_state"] = sorted(unreadable)
         if self._processor is not None:
             report["performance"] = self._processor.get_performance_statistics()
         return report
@@ -307,6 +357,21 @@ class BatchRouterActor(Actor):
         if self._processor is not None:
             report.update(self._processor.get_performance_statistics())
         return report
+
+
+def _salvage_batch_identity(payload: bytes) -> tuple[str | None, int]:
+    """The batch id and order count of a request that failed to decode, if they are sane."""
+    try:
+        raw = msgspec.msgpack.decode(payload)
+    except Exception:
+        return None, 0
+    if not isinstance(raw, dict):
+        return None, 0
+    batch_id = raw.get("batch_id")
+    orders = raw.get("orders")
+    if not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
+        return None, 0
+    return batch_id, len(orders) if isinstance(orders, list) else 0
 
 
 def resolve_credentials(config: KrakenConfig) -> Credentials:

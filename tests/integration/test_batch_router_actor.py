@@ -372,7 +372,7 @@ async def test_kill_switch_stored_in_kv_before_start_blocks_every_order(
     assert sim.exchange.ledger() == []
 
 
-async def test_trading_resumed_event_lifts_a_halt_read_from_kv(
+async def test_a_stored_resume_announced_by_event_lifts_a_halt_read_from_kv(
     bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
 ) -> None:
     subjects = Subjects(bus_config.nats.subject_root)
@@ -385,6 +385,7 @@ async def test_trading_resumed_event_lifts_a_halt_read_from_kv(
     try:
         assert actor.market.kill_switch_active()
         resumed = encode(TradingResumed(ts_event=2, ts_init=2, reason="drill over"))
+        await control.put("trading", resumed)  # as `galfriday resume` does: stored, then sent
         async with asyncio.timeout(10):
             while actor.market.kill_switch_active():
                 await client.publish(subjects.kill_switch(), resumed)
