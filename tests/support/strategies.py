@@ -11,9 +11,28 @@ from typing import Any
 import msgspec
 from hypothesis import strategies as st
 
-__all__ = ["strategy_for"]
+from schemas.bounds import MAX_MAGNITUDE
+
+__all__ = ["HOSTILE_DECIMALS", "strategy_for"]
 
 _INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
+_BOUNDED_DECIMAL = st.decimals(min_value=Decimal("1e-8"), max_value=MAX_MAGNITUDE, places=8)
+"""What a decodable message may carry (see schemas/bounds.py): positive, finite, bounded."""
+
+HOSTILE_DECIMALS = (
+    "NaN",
+    "sNaN",
+    "-NaN",
+    "Infinity",
+    "-Infinity",
+    "1E+308",
+    "1E+999999",
+    "-1E+999999",
+    "1E-999999",
+    "1" + "0" * 400,
+    "0." + "0" * 60 + "1",
+)
+"""Strings ``Decimal`` accepts that no arithmetic on a price or volume survives."""
 
 
 def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
@@ -44,7 +63,7 @@ def strategy_for(annotation: Any) -> st.SearchStrategy[Any]:
             float: st.floats(allow_nan=False),
             str: st.text(max_size=20),
             bytes: st.binary(max_size=64),
-            Decimal: st.decimals(allow_nan=False, allow_infinity=False, places=8),
+            Decimal: _BOUNDED_DECIMAL,
         }
         if annotation in simple:
             return simple[annotation]
