@@ -20,6 +20,7 @@ from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
 from bus.telemetry import extract_context, meter, tracer
 from schemas import Event, EventDeadLettered, Message
+from schemas.bounds import BOUNDED_TYPES, bound_violation
 
 __all__ = ["MAX_FUTURE_SKEW_NS", "MAX_PAYLOAD_BYTES", "Dispatcher", "Route", "Undeliverable"]
 
@@ -114,8 +115,10 @@ class Dispatcher:
                 return
             handler = route.handler_of(type(message))
             now = self._clock()
-            if handler is None or (
-                route.timestamped and message.ts_event > now + MAX_FUTURE_SKEW_NS
+            if (
+                handler is None
+                or (route.timestamped and message.ts_event > now + MAX_FUTURE_SKEW_NS)
+                or (type(message) in BOUNDED_TYPES and bound_violation(message) is not None)
             ):
                 await self.handle(msg, route)
                 return
@@ -244,7 +247,9 @@ class Dispatcher:
         )
         subject = self.context.subjects.dlq(self.context.actor_name)
         try:
-            await self.context.publish_durable(subject, event, msg_id=f"dlq-{msg.subject}-{now}")
+            await self.context.publish_durable(
+                subject, event, msg_id=f"dlq-{self.context.actor_name}-{msg.subject}-{now}"
+            )
         except Exception:
             _LOGGER.exception("bus.dead_letter_publish_failed")
             if subscription.consumer is not None:

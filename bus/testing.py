@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
+from nats.js.errors import KeyNotFoundError
 
 from bus.actor import Actor, Delivery, Handler, bound_handlers
 from bus.clock import Clock, ManualClock
@@ -57,7 +58,7 @@ class MemoryKeyValue:
 
     async def get(self, key: str) -> _Entry:
         if key not in self._data:
-            raise KeyError(key)
+            raise KeyNotFoundError(message=key)  # what a real bucket raises
         return self._data[key]
 
     async def put(self, key: str, value: bytes) -> int:

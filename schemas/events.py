@@ -8,7 +8,6 @@ from decimal import Decimal
 import msgspec
 
 from schemas.base import Event
-from schemas.bounds import check_bounded
 from schemas.orders import BatchStrategy, OrderRequest
 
 __all__ = [
@@ -62,15 +61,6 @@ class PriceUpdated(Event, frozen=True, kw_only=True, tag="md.price.updated"):
     vwap_24h: Decimal
     source: PriceSource
     exchange_ts_ns: int | None = None
-
-    def __post_init__(self) -> None:
-        check_bounded("bid", self.bid, positive=True)
-        check_bounded("ask", self.ask, positive=True)
-        check_bounded("last", self.last)
-        check_bounded("bid_size", self.bid_size)
-        check_bounded("ask_size", self.ask_size)
-        check_bounded("volume_24h", self.volume_24h)
-        check_bounded("vwap_24h", self.vwap_24h)
 
 
 class PriceStale(Event, frozen=True, kw_only=True, tag="md.price.stale"):

@@ -8,8 +8,6 @@ from typing import Annotated
 
 import msgspec
 
-from schemas.bounds import check_bounded
-
 __all__ = [
     "BatchStrategy",
     "ClientOrderId",
@@ -55,8 +53,9 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
 
     ``pair`` is the WS v2 symbol (``BTC/USD``); the Kraken adapter maps it to REST names.
     ``price`` is the limit price (limit) or trigger price (stop/take-profit);
-    ``price2`` is the limit price of ``*-limit`` orders. Decoding refuses non-finite and absurdly
-    large or precise numbers; everything else is the router's to validate, with a reason event.
+    ``price2`` is the limit price of ``*-limit`` orders. The bus decoder refuses non-finite and
+    absurdly large or precise numbers (``schemas.bounds``); everything else is the router's to
+    validate, with a reason event.
     """
 
     pair: str
@@ -70,10 +69,3 @@ class OrderRequest(msgspec.Struct, frozen=True, kw_only=True):
     post_only: bool = False
     reduce_only: bool = False
     cl_ord_id: str | None = None
-
-    def __post_init__(self) -> None:
-        # Sign, size and precision per pair are the router's to judge (a reason event per
-        # order); numbers no arithmetic survives are refused while decoding.
-        check_bounded("volume", self.volume)
-        check_bounded("price", self.price)
-        check_bounded("price2", self.price2)

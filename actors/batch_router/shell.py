@@ -62,7 +62,7 @@ PAIRS_RETRY_MAX_S = 10.0
 STATE_REFRESH_S = 5.0
 """How often breaker and kill-switch state is re-read from KV, closing any missed event."""
 MAX_BATCH_ID_LENGTH = 128
-CONFIRM_READS_S = (0.0, 0.05, 0.25, 1.0)
+CONFIRM_READS_S = (0.05, 0.25, 1.0)
 """Pauses between the KV reads that follow an event only the stored state may confirm."""
 
 
@@ -174,26 +174,27 @@ class BatchRouterActor(Actor):
     async def _refresh_loop(self) -> None:
         while True:
             await asyncio.sleep(STATE_REFRESH_S)
-            try:
-                await self.refresh_state()
-            except Exception:
-                _log.exception("state.refresh_failed")
+            await self._refresh_quietly()
 
-    def _confirm_from_store(self) -> None:
-        """An event hinted at a change that only the stored state may make: read it now and a
-        few times shortly after (the writer publishes the event just before storing it)."""
+    async def _confirm_from_store(self) -> None:
+        """An event hinted at a change that only the stored state may make: read it now, and a
+        few times shortly after (the writer may publish the event just before storing it)."""
+        await self._refresh_quietly()
         if self._confirming is not None and not self._confirming.done():
             return
 
         async def confirm() -> None:
             for pause_s in CONFIRM_READS_S:
                 await asyncio.sleep(pause_s)
-                try:
-                    await self.refresh_state()
-                except Exception:
-                    _log.exception("state.refresh_failed")
+                await self._refresh_quietly()
 
         self._confirming = asyncio.create_task(confirm(), name="state-confirm")
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self.refresh_state()
+        except Exception:
+            _log.exception("state.refresh_failed")
 
     async def _dead_mans_switch(self) -> None:
         assert self._client is not None
@@ -312,15 +313,15 @@ class BatchRouterActor(Actor):
         self, event: CircuitBreakerStateChanged, delivery: Delivery
     ) -> None:
         if self._breakers.relaxes(event):
-            self._confirm_from_store()
+            await self._confirm_from_store()
         self._breakers.apply(event)
 
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
         self.market.on_kill_switch(event)
-        self._confirm_from_store()
+        await self._confirm_from_store()
 
     async def on_trading_resumed(self, event: TradingResumed, delivery: Delivery) -> None:
-        self._confirm_from_store()  # only the stored state lifts a halt
+        await self._confirm_from_store()  # only the stored state lifts a halt
 
     # -- views -----------------------------------------------------------------------------
 

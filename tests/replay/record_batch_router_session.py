@@ -41,10 +41,11 @@ import nats
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from actors.batch_router.bus_ports import KILL_SWITCH_KEY
 from actors.batch_router.shell import BatchRouterActor
 from bus import ActorRunner, Recorder, Subjects, encode
 from bus.codec import MESSAGES
-from bus.jetstream import MSG_ID_HEADER
+from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER
 from kraken.credentials import Credentials
 from kraken.sim import (
     DEFAULT_API_KEY,
@@ -363,6 +364,11 @@ async def publish_step(
         )
         await eventually(lambda: watch.completed(event.batch_id) is not None, STEP_TIMEOUT_S)
         return
+    if isinstance(event, TradingHalted | TradingResumed):
+        # As `galfriday halt/resume` do: the state is stored, then announced.
+        subjects = actor.context.subjects
+        control = await client.jetstream().key_value(subjects.bucket_name(CONTROL_BUCKET))
+        await control.put(KILL_SWITCH_KEY, encode(event))
     await client.publish(subject, encode(event))
     await client.flush()
     await eventually(applied(actor, event), STEP_TIMEOUT_S)

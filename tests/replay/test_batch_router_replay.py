@@ -32,10 +32,11 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from actors.batch_router.bus_ports import KILL_SWITCH_KEY
 from actors.batch_router.shell import BatchRouterActor
 from bus import LogRecord, ManualClock, Subjects, read_event_log, replay
 from bus.codec import MESSAGES
-from bus.jetstream import MSG_ID_HEADER
+from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER
 from bus.testing import MemoryBus, subject_matches
 from kraken.sim import DEFAULT_API_SECRET, running_sim
 from schemas import AnyMessage
@@ -46,6 +47,8 @@ from schemas.events import (
     OrderOutcome,
     OrderPlaced,
     OrderRejected,
+    TradingHalted,
+    TradingResumed,
 )
 from schemas.orders import BatchStrategy
 from tests.replay.record_batch_router_session import (
@@ -99,6 +102,9 @@ async def replay_session(inputs: Sequence[LogRecord], **execution: object) -> li
 
         async def deliver(record: LogRecord) -> None:
             message = MESSAGES.decode(record.payload)
+            if isinstance(message, TradingHalted | TradingResumed):
+                # As `galfriday halt/resume` do: the state is stored, then announced.
+                await bus.bucket(CONTROL_BUCKET).put(KILL_SWITCH_KEY, record.payload)
             async with asyncio.timeout(BATCH_TIMEOUT_S):
                 await bus.publish(record.subject, message, msg_id=record.headers.get(MSG_ID_HEADER))
             if isinstance(message, OrderBatchRequested):
