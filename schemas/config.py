@@ -158,7 +158,7 @@ class MaintenanceWindow(_Config, frozen=True, kw_only=True):
     def __post_init__(self) -> None:
         if parse_rfc3339("end", self.end) <= parse_rfc3339("start", self.start):
             raise KeyProblem(
-                "end", f"{self.end!r}: the window ends before it starts ({self.start!r}) or then"
+                "end", f"{self.end!r} is not after {self.start!r}: the window ends before it starts"
             )
 
 

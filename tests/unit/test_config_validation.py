@@ -65,6 +65,8 @@ MALFORMED = [
         "execution:\n  max_retries: 1\nexecution:\n  max_retries: 2\n",
         "execution",
     ),
+    ("nats_user_without_password", "nats:\n  user: alice\n", "$.nats.password"),
+    ("nats_key_without_cert", "nats:\n  tls_key_file: k.pem\n", "$.nats.tls_cert_file"),
     ("empty_file", "", "is empty"),
     ("blank_file", "\n  \n", "is empty"),
     ("comment_only_file", "# nothing here yet\n", "is empty"),
