@@ -1,5 +1,9 @@
 """Configuration: one YAML file decoded into frozen Structs that reject unknown keys.
 
+Every value is checked when the file is loaded, before anything starts: URLs, time zones,
+timestamps and names from known sets included (``schemas.config_checks``). An empty or
+comment-only file is an error; ``{}`` runs on the built-in defaults.
+
 The seed system's keys and defaults are kept (``market_data.*``, ``execution.*``). Secrets are
 never part of the file: the Kraken key and secret come only from ``KRAKEN_API_KEY`` /
 ``KRAKEN_API_SECRET`` (or a 0600 file named by ``KRAKEN_API_SECRET_FILE``).
@@ -7,15 +11,28 @@ never part of the file: the Kraken key and secret come only from ``KRAKEN_API_KE
 
 from __future__ import annotations
 
+import datetime as dt
 import enum
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated
 
 import msgspec
-import msgspec.yaml
+
+from schemas.config_checks import (
+    ERROR_CATEGORIES,
+    HOLIDAY_CALENDARS,
+    KeyProblem,
+    check_known,
+    check_timezone,
+    check_unique,
+    check_url,
+    parse_rfc3339,
+)
+from schemas.config_yaml import YAMLError, load_yaml
 
 __all__ = [
     "BreakerConfig",
@@ -34,8 +51,11 @@ __all__ = [
     "load_config",
 ]
 
-PositiveFloat = Annotated[float, msgspec.Meta(gt=0)]
-NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0)]
+# Finite by bound: ``.inf`` is accepted by gt/ge alone, and no setting here means anything
+# beyond ~30 years of seconds.
+_LARGEST_FLOAT = 1e9
+PositiveFloat = Annotated[float, msgspec.Meta(gt=0, le=_LARGEST_FLOAT)]
+NonNegativeFloat = Annotated[float, msgspec.Meta(ge=0, le=_LARGEST_FLOAT)]
 PositiveInt = Annotated[int, msgspec.Meta(gt=0)]
 NonNegativeInt = Annotated[int, msgspec.Meta(ge=0)]
 Ratio = Annotated[float, msgspec.Meta(gt=0, le=1)]
@@ -66,6 +86,13 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     handler_concurrency: PositiveInt = 64
     """Messages in flight per subscription; each subscription has its own budget."""
 
+    def __post_init__(self) -> None:
+        check_url("url", self.url, ("nats", "tls", "ws", "wss"), path_allowed=False)
+        if (self.user is None) != (self.password is None):
+            raise KeyProblem("password" if self.user else "user", "set both user and password")
+        if self.tls_key_file is not None and self.tls_cert_file is None:
+            raise KeyProblem("tls_cert_file", "tls_key_file is set without a certificate")
+
 
 class KrakenTier(enum.StrEnum):
     STARTER = "starter"
@@ -84,11 +111,20 @@ class KrakenConfig(_Config, frozen=True, kw_only=True):
     ws_silence_timeout_s: PositiveFloat = 5.0
     user_agent: str = "galfriday/0.1"
 
+    def __post_init__(self) -> None:
+        check_url("rest_url", self.rest_url, ("http", "https"))
+        check_url("ws_url", self.ws_url, ("ws", "wss"))
+        if not self.user_agent.isprintable() or not self.user_agent.strip():
+            raise KeyProblem("user_agent", "must be printable text (no line breaks)")
+
 
 class VolatilityConfig(_Config, frozen=True, kw_only=True):
     timeframes: tuple[Timeframe, ...] = ("1m", "5m", "15m", "1h")
     window_bars: Annotated[int, msgspec.Meta(ge=2)] = 30
     ewma_lambda: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.94
+
+    def __post_init__(self) -> None:
+        check_unique("timeframes", self.timeframes)
 
 
 class SessionConfig(_Config, frozen=True, kw_only=True):
@@ -96,6 +132,9 @@ class SessionConfig(_Config, frozen=True, kw_only=True):
     timezone: str
     open: ClockTime
     close: ClockTime
+
+    def __post_init__(self) -> None:
+        check_timezone("timezone", self.timezone)
 
 
 def _default_sessions() -> tuple[SessionConfig, ...]:
@@ -116,6 +155,12 @@ class MaintenanceWindow(_Config, frozen=True, kw_only=True):
     )
     exchange: str = "kraken"
 
+    def __post_init__(self) -> None:
+        if parse_rfc3339("end", self.end) <= parse_rfc3339("start", self.start):
+            raise KeyProblem(
+                "end", f"{self.end!r} is not after {self.start!r}: the window ends before it starts"
+            )
+
 
 class MarketDataConfig(_Config, frozen=True, kw_only=True):
     cache_ttl_seconds: PositiveFloat = 1.0
@@ -129,6 +174,19 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     sessions: tuple[SessionConfig, ...] = msgspec.field(default_factory=_default_sessions)
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     holiday_calendars: tuple[str, ...] = ("XNYS", "XLON", "XTKS")
+    """Names from the ``exchange_calendars`` library (ISO MIC codes such as XNYS, or aliases)."""
+
+    def __post_init__(self) -> None:
+        check_unique("pairs", self.pairs)
+        check_unique("sessions", (session.name for session in self.sessions))
+        check_known(
+            "holiday_calendars",
+            self.holiday_calendars,
+            HOLIDAY_CALENDARS,
+            "holiday calendar",
+            hint="exchange_calendars names such as XNYS, XLON, XTKS, XHKG",
+        )
+        check_unique("holiday_calendars", self.holiday_calendars)
 
 
 class ExecutionConfig(_Config, frozen=True, kw_only=True):
@@ -160,7 +218,14 @@ class ExecutionConfig(_Config, frozen=True, kw_only=True):
         for key in ("max_batch_exposure", "max_order_notional", "price_collar_ratio"):
             value: Decimal = getattr(self, key)
             if not value.is_finite() or value <= 0:
-                raise ValueError(f"`{key}` must be a finite number > 0")
+                raise KeyProblem(key, "must be a finite number > 0")
+        if self.dead_mans_switch_refresh_s >= self.dead_mans_switch_timeout_s:
+            raise KeyProblem(
+                "dead_mans_switch_refresh_s",
+                f"{self.dead_mans_switch_refresh_s} s must be shorter than "
+                f"dead_mans_switch_timeout_s ({self.dead_mans_switch_timeout_s} s), or Kraken "
+                "cancels every order between two refreshes",
+            )
 
 
 class BreakerConfig(_Config, frozen=True, kw_only=True):
@@ -182,6 +247,9 @@ class ErrorClassifierConfig(_Config, frozen=True, kw_only=True):
     """Per-category override of the delay strategy, e.g. ``{rate_limit: linear}``."""
     statistics_interval_s: PositiveFloat = 10.0
 
+    def __post_init__(self) -> None:
+        check_known("strategies", self.strategies, ERROR_CATEGORIES, "error category")
+
 
 class GalFridayConfig(_Config, frozen=True, kw_only=True):
     nats: NatsConfig = msgspec.field(default_factory=NatsConfig)
@@ -192,16 +260,55 @@ class GalFridayConfig(_Config, frozen=True, kw_only=True):
     errors: ErrorClassifierConfig = msgspec.field(default_factory=ErrorClassifierConfig)
 
 
-def decode_config(text: bytes | str) -> GalFridayConfig:
-    """Decode YAML text; an empty document means all defaults."""
-    if not str(text).strip() or str(text).strip() in ("b''", "null"):
-        return GalFridayConfig()
+_MAX_FILE_BYTES = 1024 * 1024
+_AT_PATH = re.compile(r" - at `(?P<path>[^`]*)`$")
+
+
+def decode_config(text: bytes | str, *, source: str = "config") -> GalFridayConfig:
+    """Decode YAML text into a checked config; ``source`` names it in error messages.
+
+    An empty or comment-only document is an error (a truncated or wrong file must not run on
+    defaults); the document ``{}`` means all defaults.
+    """
     try:
-        return msgspec.yaml.decode(text, type=GalFridayConfig)
+        document = load_yaml(text)
+    except YAMLError as e:
+        raise ConfigError(f"{source} is not valid YAML: {' '.join(str(e).split())}") from None
+    except RecursionError:
+        raise ConfigError(f"{source} is not valid YAML: nested too deeply") from None
+    if document is None:
+        raise ConfigError(f"{source} is empty; write {{}} in it to run on the built-in defaults")
+    if not isinstance(document, dict):
+        raise ConfigError(
+            f"{source} must be a mapping of sections (nats:, kraken:, market_data:, …), "
+            f"not {type(document).__name__}"
+        )
+    try:
+        return msgspec.convert(
+            document, GalFridayConfig, builtin_types=(dt.datetime, dt.date), strict=True
+        )
     except msgspec.ValidationError as e:
-        raise ConfigError(f"invalid config: {e}") from None
-    except msgspec.DecodeError as e:
-        raise ConfigError(f"config is not valid YAML: {e}") from None
+        raise ConfigError(f"{source}: {_naming_the_key(e)}") from None
+
+
+def _naming_the_key(error: msgspec.ValidationError) -> str:
+    """msgspec locates a ``__post_init__`` failure at the Struct; point at the key instead."""
+    problem = error.__cause__
+    if not isinstance(problem, KeyProblem):
+        return str(error)
+    found = _AT_PATH.search(str(error))
+    return f"{problem.problem} - at `{found['path'] if found else '$'}.{problem.key}`"
+
+
+def _read(path: str) -> bytes:
+    try:
+        with open(path, "rb") as file:
+            text = file.read(_MAX_FILE_BYTES + 1)
+    except OSError as e:
+        raise ConfigError(f"cannot read config file {path!r}: {e.strerror}") from None
+    if len(text) > _MAX_FILE_BYTES:
+        raise ConfigError(f"config file {path} is larger than {_MAX_FILE_BYTES} bytes")
+    return text
 
 
 _ENV_OVERRIDES = {
@@ -212,7 +319,10 @@ _ENV_OVERRIDES = {
 
 
 def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -> GalFridayConfig:
-    """Read ``path`` (else ``$GF_CONFIG``, else ``./config.yaml``) and apply env overrides."""
+    """Read ``path`` (else ``$GF_CONFIG``, else ``./config.yaml``) and apply env overrides.
+
+    Raises ``ConfigError`` naming the file and the key for anything malformed.
+    """
     environ = os.environ if env is None else env
     chosen = path or environ.get("GF_CONFIG")
     if chosen is None and Path("config.yaml").is_file():
@@ -220,14 +330,13 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
     if chosen is None:
         config = GalFridayConfig()
     else:
-        try:
-            text = Path(chosen).read_bytes()
-        except OSError as e:
-            raise ConfigError(f"cannot read config file {chosen!r}: {e.strerror}") from None
-        config = decode_config(text)
+        config = decode_config(_read(chosen), source=f"config file {chosen}")
     for variable, (section, key) in _ENV_OVERRIDES.items():
         value = environ.get(variable)
         if value:
-            part = msgspec.structs.replace(getattr(config, section), **{key: value})
+            try:
+                part = msgspec.structs.replace(getattr(config, section), **{key: value})
+            except KeyProblem as e:
+                raise ConfigError(f"{variable}: {e.problem} - at `$.{section}.{key}`") from None
             config = msgspec.structs.replace(config, **{section: part})
     return config

@@ -437,7 +437,14 @@ async def test_dead_mans_switch_is_armed_while_running_and_disarmed_on_stop(
         reports.append(EVENTS.decode(msg.data))  # type: ignore[attr-defined]
 
     await client.subscribe(subjects.kraken_calls_all(), cb=on_report)
-    config = router_config(bus_config, sim, dead_mans_switch=True, dead_mans_switch_refresh_s=60.0)
+    # Refresh (60 s) longer than the test: exactly one arming call, then the disarm on stop.
+    config = router_config(
+        bus_config,
+        sim,
+        dead_mans_switch=True,
+        dead_mans_switch_refresh_s=60.0,
+        dead_mans_switch_timeout_s=120,
+    )
     actor, runner = await start_router(config, client, prices=False)
     try:
         await eventually(lambda: actor.health()["dead_mans_switch_armed"] is True)
