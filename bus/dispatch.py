@@ -17,6 +17,7 @@ from bus import telemetry
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
+from bus.hardened_client import MALFORMED_HEADERS_HEADER
 from bus.telemetry import extract_context, meter, tracer
 from schemas import EventDeadLettered, Message
 
@@ -108,7 +109,10 @@ class Dispatcher:
         data = msg.data
         message: Any = None
         problem = ""
-        if len(data) > MAX_PAYLOAD_BYTES:
+        headers = msg.headers
+        if headers and MALFORMED_HEADERS_HEADER in headers:
+            problem = f"malformed header block: {headers[MALFORMED_HEADERS_HEADER]}"
+        elif len(data) > MAX_PAYLOAD_BYTES:
             problem = f"payload of {len(data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit"
         else:
             try:
@@ -116,7 +120,6 @@ class Dispatcher:
             except msgspec.DecodeError as e:
                 problem = f"undecodable payload: {e}"
         handler = None if problem else self.handlers.get(type(message))
-        headers = msg.headers
         delivery = Delivery(
             subject=msg.subject,
             headers=dict(headers) if headers else {},
