@@ -8,9 +8,9 @@ import ssl
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-import nats
 from nats.aio.client import Client
 
+from bus.hardened_client import HardenedClient
 from schemas.config import NatsConfig
 
 __all__ = ["ConnectionEvents", "connect"]
@@ -112,7 +112,8 @@ async def connect(
     tls = _tls_context(config)
     if tls is not None:
         options["tls"] = tls
-    client = await nats.connect(**options)  # type: ignore[arg-type]
+    client = HardenedClient()  # what nats.connect() does, with a client that survives bad headers
+    await client.connect(**options)  # type: ignore[arg-type]
     client_ref.append(client)
     hooks.connected = True
     return client

@@ -12,16 +12,33 @@ from opentelemetry import trace
 from bus.clock import Clock
 from bus.codec import MESSAGES, encode
 from bus.connection import ConnectionEvents
-from bus.errors import RequestFailedError
+from bus.errors import HeadersTooLargeError, RequestFailedError
 from bus.jetstream import MSG_ID_HEADER, ensure_key_value
 from bus.subjects import Subjects
 from bus.telemetry import inject_context, tracer
 from schemas import AnyMessage, GalFridayConfig
 
-__all__ = ["ERROR_CODE_HEADER", "ERROR_HEADER", "ActorContext", "span_name"]
+__all__ = [
+    "ERROR_CODE_HEADER",
+    "ERROR_HEADER",
+    "MAX_HEADER_BYTES",
+    "ActorContext",
+    "span_name",
+]
 
 ERROR_HEADER = "Nats-Service-Error"
 ERROR_CODE_HEADER = "Nats-Service-Error-Code"
+
+MAX_HEADER_BYTES = 65_535
+"""JetStream refuses to store a larger header block (error 10097); on a core publish the refusal
+goes nowhere and the event is silently lost, so publishing checks first."""
+
+
+def _check_header_size(subject: str, headers: dict[str, str]) -> None:
+    # The wire block: "NATS/1.0\r\n", "name: value\r\n" per header, then "\r\n".
+    size = 12 + sum(len(k.encode()) + len(v.encode()) + 4 for k, v in headers.items())
+    if size > MAX_HEADER_BYTES:
+        raise HeadersTooLargeError(subject, size, MAX_HEADER_BYTES)
 
 
 def span_name(subject: str, action: str) -> str:
@@ -50,10 +67,12 @@ class ActorContext:
         self.connection = connection
         self._buckets: dict[str, KeyValue] = {}
 
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+    def _headers(self, subject: str, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = dict(extra or {})
         if trace.get_current_span().get_span_context().is_valid:
             inject_context(headers)
+        if extra:
+            _check_header_size(subject, headers)
         return headers
 
     async def publish(
@@ -64,7 +83,7 @@ class ActorContext:
             span_name(subject, "publish"), kind=trace.SpanKind.PRODUCER
         ):
             await self.client.publish(
-                subject, encode(message), headers=self._headers(headers) or None
+                subject, encode(message), headers=self._headers(subject, headers) or None
             )
 
     async def publish_durable(
@@ -78,14 +97,14 @@ class ActorContext:
                 subject,
                 encode(message),
                 timeout=timeout,
-                headers=self._headers({MSG_ID_HEADER: msg_id}),
+                headers=self._headers(subject, {MSG_ID_HEADER: msg_id}),
             )
 
     async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
         """Request/reply; raises ``TimeoutError`` when nobody answers in time."""
         try:
             reply = await self.client.request(
-                subject, encode(message), timeout=timeout, headers=self._headers() or None
+                subject, encode(message), timeout=timeout, headers=self._headers(subject) or None
             )
         except Exception as e:  # nats raises its own TimeoutError / NoRespondersError
             raise TimeoutError(f"no reply on {subject}: {type(e).__name__}") from e

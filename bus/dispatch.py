@@ -18,6 +18,7 @@ from bus import telemetry
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
+from bus.hardened_client import MALFORMED_HEADERS_HEADER
 from bus.telemetry import extract_context, meter, tracer
 from schemas import Event, EventDeadLettered, Message
 from schemas.bounds import BOUNDED_TYPES, bound_violation
@@ -140,7 +141,10 @@ class Dispatcher:
         data = msg.data
         message: Any = None
         problem = ""
-        if len(data) > MAX_PAYLOAD_BYTES:
+        headers = msg.headers
+        if headers and MALFORMED_HEADERS_HEADER in headers:
+            problem = f"malformed header block: {headers[MALFORMED_HEADERS_HEADER]}"
+        elif len(data) > MAX_PAYLOAD_BYTES:
             problem = f"payload of {len(data)} bytes exceeds the {MAX_PAYLOAD_BYTES}-byte limit"
         else:
             try:
@@ -156,7 +160,6 @@ class Dispatcher:
             ahead_ns = message.ts_event - received_ns
             if ahead_ns > MAX_FUTURE_SKEW_NS:
                 problem = f"{IMPLAUSIBLE_TIMESTAMP}: ts_event {ahead_ns} ns ahead of receive time"
-        headers = msg.headers
         delivery = Delivery(
             subject=msg.subject,
             headers=dict(headers) if headers else {},

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-__all__ = ["BusError", "RequestFailedError"]
+__all__ = [
+    "BusError",
+    "HeadersTooLargeError",
+    "ReaderUnrecoverableError",
+    "RequestFailedError",
+]
 
 
 class BusError(Exception):
@@ -17,3 +22,21 @@ class RequestFailedError(BusError):
         self.subject = subject
         self.code = code
         self.description = description
+
+
+class HeadersTooLargeError(BusError):
+    """Headers larger than a stream can store: the server would drop a core publish silently."""
+
+    def __init__(self, subject: str, size: int, limit: int) -> None:
+        super().__init__(f"headers of {size} bytes on {subject} exceed the {limit}-byte limit")
+        self.subject = subject
+        self.size = size
+        self.limit = limit
+
+
+class ReaderUnrecoverableError(BusError):
+    """The NATS client's read loop kept dying: the process should exit and be restarted."""
+
+    def __init__(self, deaths: int) -> None:
+        super().__init__(f"the bus reader died {deaths} times; giving up")
+        self.deaths = deaths

@@ -22,7 +22,9 @@ from bus.clock import Clock, system_clock
 from bus.connection import ConnectionEvents, connect
 from bus.context import ActorContext
 from bus.dispatch import Dispatcher, Route
+from bus.errors import ReaderUnrecoverableError
 from bus.jetstream import ensure_topology
+from bus.reader_watchdog import DEFAULT_WATCHDOG, ReaderWatchdog, WatchdogPolicy
 from bus.subjects import Subjects
 from schemas import GalFridayConfig
 
@@ -41,7 +43,12 @@ class ActorRunner:
     """Owns the lifetimes of one actor; ``async with`` starts it, leaving drains it."""
 
     def __init__(
-        self, actor: Actor, config: GalFridayConfig, *, clock: Clock = system_clock
+        self,
+        actor: Actor,
+        config: GalFridayConfig,
+        *,
+        clock: Clock = system_clock,
+        watchdog: WatchdogPolicy = DEFAULT_WATCHDOG,
     ) -> None:
         self.actor = actor
         self.config = config
@@ -57,6 +64,10 @@ class ActorRunner:
         self._service: Any = None
         self._stopping = asyncio.Event()
         self._busy: Counter[str] = Counter()
+        self._watchdog_policy = watchdog
+        self.watchdog: ReaderWatchdog | None = None
+        self.reader_failed = asyncio.Event()
+        """Set when the bus reader kept dying: the process should drain and exit non-zero."""
 
     @property
     def dispatcher(self) -> Dispatcher:
@@ -74,6 +85,10 @@ class ActorRunner:
     async def start(self) -> None:
         client = await connect(self.config.nats, name=self.actor.name, events=self.connection)
         self._client = client
+        self.watchdog = ReaderWatchdog(
+            client, self._watchdog_policy, on_give_up=self.reader_failed.set
+        )
+        self._loops.append(asyncio.create_task(self.watchdog.run()))
         await ensure_topology(client.jetstream(), self.subjects)
         context = ActorContext(
             actor_name=self.actor.name,
@@ -117,6 +132,7 @@ class ActorRunner:
             "actor": self.actor.name,
             "connected": self.connection.connected,
             "bus_reconnects": self.connection.reconnects,
+            "bus_reader": self.watchdog.health() if self.watchdog else {},
             "messages": self.dispatcher.message_counts(),
             **self.actor.health(),
         }
@@ -251,13 +267,25 @@ async def run_actor(
     *,
     clock: Clock = system_clock,
     stop: asyncio.Event | None = None,
+    watchdog: WatchdogPolicy = DEFAULT_WATCHDOG,
 ) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then drain cleanly."""
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then drain cleanly.
+
+    Raises ``ReaderUnrecoverableError`` (after draining) when the bus reader kept dying.
+    """
     stop_event = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop_event.set)
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(ActorRunner(actor, config, clock=clock))
-        await stop_event.wait()
+        runner = ActorRunner(actor, config, clock=clock, watchdog=watchdog)
+        await stack.enter_async_context(runner)
+        waits = [asyncio.create_task(event.wait()) for event in (stop_event, runner.reader_failed)]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
         _LOGGER.info("actor.stopping name=%s", actor.name)
+        if runner.reader_failed.is_set() and runner.watchdog is not None:
+            raise ReaderUnrecoverableError(runner.watchdog.deaths)

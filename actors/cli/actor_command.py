@@ -8,6 +8,7 @@ import importlib
 import sys
 from typing import Any
 
+from bus.errors import ReaderUnrecoverableError
 from bus.logs import setup_logging
 from bus.runtime import run_actor
 from bus.telemetry import setup_telemetry
@@ -49,4 +50,7 @@ def _run(args: argparse.Namespace) -> int:
     except OSError as e:
         print(f"galfriday: cannot reach NATS at {config.nats.url}: {e}", file=sys.stderr)
         return 1
+    except ReaderUnrecoverableError as e:
+        print(f"galfriday: {e}; exiting for a supervisor to restart", file=sys.stderr)
+        return 70  # EX_SOFTWARE
     return 0
