@@ -24,7 +24,12 @@ from actors.error_classifier.circuit_breaker import BreakerSnapshot
 from actors.error_classifier.retry_budget import RetryBudget
 from actors.error_classifier.retry_policy import Action, DelayStrategy, RetryPolicy
 from actors.error_classifier.statistics import ErrorStatisticsTracker
-from actors.error_classifier.taxonomy import Classification, classify_call, classify_error
+from actors.error_classifier.taxonomy import (
+    NOT_SENT,
+    Classification,
+    classify_call,
+    classify_error,
+)
 from schemas.config import BreakerConfig, ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
 from schemas.events import (
     BreakerState,
@@ -173,6 +178,8 @@ class KrakenErrorClassifier:
             scope=event.scope, endpoint=event.endpoint, succeeded=False
         )
         self._statistics.record_failure(classification, event.scope, str(event.operation), now)
+        if event.transport_error in NOT_SENT:
+            return []  # never left the process: says nothing about Kraken's health
         changes = self._breakers.on_failure(
             classification.category, event.scope, now, probe=event.probe
         )
