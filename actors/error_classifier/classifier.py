@@ -168,7 +168,14 @@ class KrakenErrorClassifier:
         self._statistics.record_call_outcome(
             scope=event.scope, endpoint=event.endpoint, succeeded=True
         )
-        return self._recorded(self._breakers.on_success(event.scope, now, probe=event.probe))
+        changes = self._breakers.on_success(
+            event.scope,
+            now,
+            probe=event.probe,
+            event_ns=event.ts_event,
+            started_ns=event.ts_event - event.latency_ns,
+        )
+        return self._recorded(changes)
 
     def on_call_failed(self, event: KrakenCallFailed) -> Changes:
         now = self._clock()
@@ -181,7 +188,12 @@ class KrakenErrorClassifier:
         if event.transport_error in NOT_SENT:
             return []  # never left the process: says nothing about Kraken's health
         changes = self._breakers.on_failure(
-            classification.category, event.scope, now, probe=event.probe
+            classification.category,
+            event.scope,
+            now,
+            probe=event.probe,
+            event_ns=event.ts_event,
+            started_ns=event.ts_event - event.latency_ns,
         )
         return self._recorded(changes)
 

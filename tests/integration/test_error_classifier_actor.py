@@ -167,9 +167,10 @@ def failed_call(
     *,
     transport_error: str | None = None,
 ) -> KrakenCallFailed:
+    now = time.time_ns()  # the actor's clock is the system clock: the call happened now
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=now,
+        ts_init=now,
         scope=scope,
         endpoint="AddOrder" if operation is OperationKind.PLACE else "Balance",
         operation=operation,

@@ -37,8 +37,8 @@ CONFIG = GalFridayConfig(
 
 def unavailable(scope: str = PUBLIC) -> KrakenCallFailed:
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=ManualClock().now_ns,
+        ts_init=ManualClock().now_ns,
         scope=scope,
         endpoint="Ticker",
         operation=OperationKind.READ,
