@@ -77,9 +77,7 @@ class BreakerRegistry:
         breaker = self.get(scope, now_ns)
         if breaker is None:
             return []
-        return breaker.record_success(
-            now_ns, probe=probe, event_ns=event_ns, started_ns=started_ns
-        )
+        return breaker.record_success(now_ns, probe=probe, event_ns=event_ns, started_ns=started_ns)
 
     def on_failure(
         self,

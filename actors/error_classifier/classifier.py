@@ -81,6 +81,7 @@ class KrakenErrorClassifier:
         )
         self._breakers = BreakerRegistry(self._breaker_config, now)
         self._statistics = ErrorStatisticsTracker(now)
+        self._status_ts_ns = 0
 
     # -- classification --------------------------------------------------------------------
 
@@ -198,8 +199,13 @@ class KrakenErrorClassifier:
         return self._recorded(changes)
 
     def on_exchange_status(self, event: ExchangeStatusChanged) -> Changes:
+        """Apply the venue's current status. It arrives by several paths (the stream, the
+        periodic republish, the status bucket): one older than the last applied is stale."""
         if event.exchange.casefold() != self._exchange:
             return []
+        if event.ts_event < self._status_ts_ns:
+            return []
+        self._status_ts_ns = event.ts_event
         return self._recorded(self._breakers.on_exchange_status(event.status, self._clock()))
 
     def tick(self, now_ns: int | None = None) -> Changes:

@@ -22,11 +22,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+from nats.js.errors import KeyNotFoundError
+
 from actors.error_classifier.classifier import KrakenErrorClassifier
 from actors.error_classifier.metrics import record_breaker_transition, record_call
 from actors.error_classifier.persistence import BreakerStore
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
-from bus.jetstream import BREAKERS_BUCKET
+from bus.codec import MESSAGES
+from bus.jetstream import BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from schemas import GalFridayConfig
@@ -43,6 +47,8 @@ __all__ = ["ErrorClassifierActor", "build_actor"]
 _LOGGER = logging.getLogger(__name__)
 _NS_PER_S = 1_000_000_000
 _VERDICT_CONCURRENCY = 16
+# nats-py raises KeyNotFoundError; ``bus.testing.MemoryKeyValue`` raises KeyError.
+_ABSENT = (KeyNotFoundError, KeyError)
 
 
 @dataclass
@@ -53,6 +59,8 @@ class ErrorClassifierActor(Actor):
     config: GalFridayConfig = field(default_factory=GalFridayConfig)
     rng: random.Random = field(default_factory=random.Random)
     tick_interval_s: float = 0.25
+    status_refresh_s: float = 1.0
+    """How often the current exchange status is re-read from KV."""
     _core: KrakenErrorClassifier | None = field(default=None, init=False, repr=False)
     _store: BreakerStore | None = field(default=None, init=False, repr=False)
     _outbox: list[CircuitBreakerStateChanged] = field(default_factory=list, init=False)
@@ -108,6 +116,7 @@ class ErrorClassifierActor(Actor):
                 " ".join(f"{s.scope}={s.state}" for s in self._core.snapshot()),
             )
         await self._emit(self._core.tick(context.clock()))
+        await self.refresh_exchange_status()
         self._timer = asyncio.create_task(self._run_timer(), name="error-classifier-timer")
 
     async def stop(self) -> None:
@@ -135,6 +144,22 @@ class ErrorClassifierActor(Actor):
         self, event: ExchangeStatusChanged, delivery: Delivery
     ) -> None:
         await self._emit(self.core.on_exchange_status(event))
+
+    async def refresh_exchange_status(self) -> None:
+        """Read the venue's current status from KV (market-data keeps it there): a lost status
+        event cannot hold a breaker open longer than one refresh."""
+        try:
+            store = await self.context.key_value(EXCHANGE_STATUS_BUCKET)
+            entry = await store.get(self.config.market_data.default_exchange)
+        except _ABSENT:
+            return
+        try:
+            event = MESSAGES.decode(entry.value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            _LOGGER.warning("exchange_status.undecodable_kv_entry")
+            return
+        if isinstance(event, ExchangeStatusChanged):
+            await self._emit(self.core.on_exchange_status(event))
 
     async def on_verdict_request(self, request: VerdictRequest, delivery: Delivery) -> RetryVerdict:
         return self.core.verdict(request, self.context.clock())
@@ -215,10 +240,15 @@ class ErrorClassifierActor(Actor):
     async def _run_timer(self) -> None:
         interval_ns = int(self.config.errors.statistics_interval_s * _NS_PER_S)
         next_statistics_ns = self.context.clock() + interval_ns
+        refresh_ns = int(self.status_refresh_s * _NS_PER_S)
+        next_refresh_ns = self.context.clock() + refresh_ns
         while True:
             await asyncio.sleep(self.tick_interval_s)
             try:
                 now = self.context.clock()
+                if now >= next_refresh_ns:
+                    next_refresh_ns = now + refresh_ns
+                    await self.refresh_exchange_status()
                 await self.tick_once(now)
                 if now >= next_statistics_ns:
                     next_statistics_ns = now + interval_ns
