@@ -5,6 +5,8 @@
   hard failures in a row.
 - OPEN lasts ``open_base_s`` doubled per consecutive re-open, capped at ``open_max_s``; then
   ``tick`` (or the next event) moves it to HALF_OPEN.
+- HALF_OPEN opens again (counted as a re-open) when no probe answer came within
+  ``half_open_timeout_s``: no breaker stays half-open without a scheduled way out.
 - HALF_OPEN admits one probe (``probe=True`` in the call events). A probe success closes it;
   a probe that fails with a counted failure re-opens it for twice as long. A probe refused
   for a client mistake (e.g. a validate order with bad arguments) proves the service answers,
@@ -55,6 +57,7 @@ class CircuitBreaker:
         self._calls = SlidingCounter(window_ns, bucket_ns)
         self._failures = SlidingCounter(window_ns, bucket_ns)
         self._window_ns = window_ns
+        self._half_open_timeout_ns = int(config.half_open_timeout_s * _NS_PER_S)
         self.state = BreakerState.CLOSED
         self.since_ns = now_ns
         self.reason = ""
@@ -182,6 +185,14 @@ class CircuitBreaker:
         ):
             self._probe_admitted_ns = None
             return self._move(BreakerState.HALF_OPEN, now_ns, "open period over", None)
+        if (
+            self.state is BreakerState.HALF_OPEN
+            and now_ns - self.since_ns >= self._half_open_timeout_ns
+        ):
+            # Nobody answered (no probe sent, or it was lost): open again, so the breaker
+            # always has a scheduled way out and the next half-open admits a new probe.
+            timeout_s = self._config.half_open_timeout_s
+            return [self._open(now_ns, f"no probe answer in {timeout_s:g}s")]
         return []
 
     def admit_probe(self, now_ns: int) -> bool:

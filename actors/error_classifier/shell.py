@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ from typing import Any
 import msgspec
 from nats.js.errors import KeyNotFoundError
 
+from actors.error_classifier.categories import SCOPE_PUBLIC
 from actors.error_classifier.classifier import KrakenErrorClassifier
 from actors.error_classifier.metrics import record_breaker_transition, record_call
 from actors.error_classifier.persistence import BreakerStore
@@ -33,6 +35,7 @@ from bus.codec import MESSAGES
 from bus.jetstream import BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
+from kraken.rest import KrakenRestClient
 from schemas import GalFridayConfig
 from schemas.events import (
     CircuitBreakerStateChanged,
@@ -61,6 +64,9 @@ class ErrorClassifierActor(Actor):
     tick_interval_s: float = 0.25
     status_refresh_s: float = 1.0
     """How often the current exchange status is re-read from KV."""
+    probe_public: bool = True
+    """Probe ``kraken.public`` (SystemStatus on ``kraken.rest_url``) while it is half-open."""
+    """How often the current exchange status is re-read from KV."""
     _core: KrakenErrorClassifier | None = field(default=None, init=False, repr=False)
     _store: BreakerStore | None = field(default=None, init=False, repr=False)
     _outbox: list[CircuitBreakerStateChanged] = field(default_factory=list, init=False)
@@ -68,6 +74,13 @@ class ErrorClassifierActor(Actor):
     _timer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _published: int = field(default=0, init=False)
     _publish_failures: int = field(default=0, init=False)
+    _kraken: KrakenRestClient | None = field(default=None, init=False, repr=False)
+    _probe: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _probe_reports: list[KrakenCallSucceeded | KrakenCallFailed] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _probes_sent: int = field(default=0, init=False)
+    _instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
 
     @property
     def core(self) -> KrakenErrorClassifier:
@@ -117,6 +130,13 @@ class ErrorClassifierActor(Actor):
             )
         await self._emit(self._core.tick(context.clock()))
         await self.refresh_exchange_status()
+        self._kraken = KrakenRestClient(
+            self.config.kraken,
+            credentials=None,
+            clock=context.clock,
+            on_call=self._probe_reports.append,
+        )
+        await self._kraken.open()
         self._timer = asyncio.create_task(self._run_timer(), name="error-classifier-timer")
 
     async def stop(self) -> None:
@@ -125,6 +145,14 @@ class ErrorClassifierActor(Actor):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._kraken is not None:
+            await self._kraken.close()
+            self._kraken = None
         if self._core is not None:
             await self._flush()
 
@@ -250,11 +278,41 @@ class ErrorClassifierActor(Actor):
                     next_refresh_ns = now + refresh_ns
                     await self.refresh_exchange_status()
                 await self.tick_once(now)
+                self._start_probes(now)
                 if now >= next_statistics_ns:
                     next_statistics_ns = now + interval_ns
                     await self._publish_statistics(now)
             except Exception:
                 _LOGGER.exception("error_classifier.timer_failed")
+
+    # -- probes -----------------------------------------------------------------------------
+
+    def _start_probes(self, now_ns: int) -> None:
+        """The classifier owns the probe of ``kraken.public``: nobody else may be calling
+        public endpoints while it is half-open. ``kraken.ws`` is decided by market-data's
+        reconnect, ``kraken.private``/``kraken.trading`` by the router's probes; every scope
+        re-opens after ``half_open_timeout_s`` without an answer."""
+        if not self.probe_public or (self._probe is not None and not self._probe.done()):
+            return
+        if self.core.admit_probe(SCOPE_PUBLIC, now_ns):
+            self._probe = asyncio.create_task(self._probe_public(), name="public-probe")
+
+    async def _probe_public(self) -> None:
+        assert self._kraken is not None
+        await self._kraken.system_status(probe=True)
+        reports, self._probe_reports[:] = list(self._probe_reports), []
+        context = self.context
+        for report in reports:
+            # Published like every other call report: every instance learns the answer.
+            self._probes_sent += 1
+            outcome = "succeeded" if isinstance(report, KrakenCallSucceeded) else "failed"
+            msg_id = f"{self.name}:probe:{self._instance}:{self._probes_sent}"
+            try:
+                await context.publish_durable(
+                    context.subjects.kraken_call(outcome), report, msg_id=msg_id
+                )
+            except Exception:
+                _LOGGER.exception("probe.report_publish_failed scope=%s", report.scope)
 
     async def _publish_statistics(self, now_ns: int) -> None:
         statistics = self.core.get_error_statistics(now_ns)

@@ -363,3 +363,36 @@ def test_breaker_when_report_is_late_but_inside_the_window_then_it_counts() -> N
     for _ in range(5):
         changes += classifier.on_call_failed(late(fail("EAPI:Rate limit exceeded"), 30))
     assert [c.state for c in changes] == [OPEN]
+
+
+# -- issue 11, point 2: no breaker stays half-open without a scheduled way out ---------------
+
+
+def test_breaker_when_half_open_and_nobody_probes_then_reopens_after_the_timeout() -> None:
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock, half_open_timeout_s=10.0)
+    trip(classifier, scope=PUBLIC)
+    clock.advance(5)
+    assert [c.state for c in classifier.tick()] == [HALF_OPEN]
+    clock.advance(9.9)
+    assert classifier.tick() == []
+    clock.advance(0.1)
+    changes = classifier.tick()
+    assert [(c.previous, c.state) for c in changes] == [(HALF_OPEN, OPEN)]
+    assert changes[0].retry_at_ns is not None  # it will be half-open again, for a new probe
+    assert "no probe" in changes[0].reason
+
+
+def test_breaker_when_half_open_then_a_call_sent_after_it_decides_without_probe_flag() -> None:
+    """The market-data WebSocket reconnect after kraken.ws turned half-open is a real test of
+    the service even though nobody flagged it as a probe."""
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock)
+    trip(classifier, scope=PUBLIC)
+    clock.advance(5)
+    classifier.tick()
+    in_flight = msgspec.structs.replace(ok(scope=PUBLIC), latency_ns=2 * NS)
+    assert classifier.on_call_succeeded(in_flight) == []  # sent before the half-open began
+    clock.advance(1)
+    changes = classifier.on_call_succeeded(ok(scope=PUBLIC))
+    assert [c.state for c in changes] == [CLOSED]

@@ -50,7 +50,10 @@ def unavailable(scope: str = PUBLIC) -> KrakenCallFailed:
 
 
 def actor() -> ErrorClassifierActor:
-    return ErrorClassifierActor(config=CONFIG, rng=random.Random(3), tick_interval_s=0.01)
+    # No network in unit tests: the public probe is covered by the integration tests.
+    return ErrorClassifierActor(
+        config=CONFIG, rng=random.Random(3), tick_interval_s=0.01, probe_public=False
+    )
 
 
 @pytest_asyncio.fixture
