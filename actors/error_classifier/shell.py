@@ -32,7 +32,7 @@ from actors.error_classifier.metrics import record_breaker_transition, record_ca
 from actors.error_classifier.persistence import BreakerStore
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
 from bus.codec import MESSAGES
-from bus.jetstream import BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
+from bus.jetstream import BREAKER_SNAPSHOTS_BUCKET, BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.rest import KrakenRestClient
@@ -49,7 +49,6 @@ __all__ = ["ErrorClassifierActor", "build_actor"]
 
 _LOGGER = logging.getLogger(__name__)
 _NS_PER_S = 1_000_000_000
-_VERDICT_CONCURRENCY = 16
 # nats-py raises KeyNotFoundError; ``bus.testing.MemoryKeyValue`` raises KeyError.
 _ABSENT = (KeyNotFoundError, KeyError)
 
@@ -110,7 +109,7 @@ class ErrorClassifierActor(Actor):
             Subscription(
                 subjects.verdict(),
                 queue=self.name,
-                concurrency=_VERDICT_CONCURRENCY,
+                concurrency=self.config.nats.handler_concurrency,
                 replies=True,
             ),
         )
@@ -120,7 +119,10 @@ class ErrorClassifierActor(Actor):
     async def start(self, context: BusContext) -> None:
         await super().start(context)
         self._core = KrakenErrorClassifier(self.config, clock=context.clock, rng=self.rng)
-        self._store = BreakerStore(await context.key_value(BREAKERS_BUCKET))
+        self._store = BreakerStore(
+            await context.key_value(BREAKERS_BUCKET),
+            await context.key_value(BREAKER_SNAPSHOTS_BUCKET),
+        )
         snapshots = await self._store.load_snapshots()
         self._core.restore(snapshots)
         if snapshots:

@@ -73,8 +73,8 @@ __all__ = ["MarketDataActor", "QuoteFetchError", "build_actor"]
 
 _log = logging.getLogger(__name__)
 
-_QUERY_CONCURRENCY = 64
 _CALL_QUEUE_SIZE = 10_000
+_CLASSIFIER_SNAPSHOT_PREFIX = "snapshot."
 _STOP_ATTEMPTS = 3
 _STOP_WAIT_S = 1.0
 
@@ -162,17 +162,22 @@ class MarketDataActor(Actor):
         await self._flush_call_reports()
 
     def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
+        concurrency = (
+            self._context.config.nats.handler_concurrency
+            if self._context is not None
+            else GalFridayConfig().nats.handler_concurrency
+        )
         return (
             Subscription(
                 subjects.price_query(),
                 queue=self.name,
-                concurrency=_QUERY_CONCURRENCY,
+                concurrency=concurrency,
                 replies=True,
             ),
             Subscription(
                 subjects.status_query(),
                 queue=self.name,
-                concurrency=_QUERY_CONCURRENCY,
+                concurrency=concurrency,
                 replies=True,
             ),
             Subscription(subjects.breakers_all()),
@@ -508,6 +513,8 @@ class MarketDataActor(Actor):
         except NoKeysError:
             return
         for scope in scopes:
+            if scope.startswith(_CLASSIFIER_SNAPSHOT_PREFIX):
+                continue  # the classifier's own restore state, in buckets from before issue 11
             try:
                 entry = await store.get(scope)
             except KeyNotFoundError:

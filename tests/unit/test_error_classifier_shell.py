@@ -14,7 +14,8 @@ from actors.error_classifier.persistence import BreakerStore, snapshot_key
 from actors.error_classifier.shell import ErrorClassifierActor
 from bus.clock import ManualClock
 from bus.codec import MESSAGES, encode
-from bus.jetstream import BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
+from bus.jetstream import BREAKER_SNAPSHOTS_BUCKET, BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
+from bus.subjects import Subjects
 from bus.testing import MemoryBus, MemoryKeyValue
 from schemas import GalFridayConfig
 from schemas.config import BreakerConfig, ErrorClassifierConfig
@@ -258,3 +259,23 @@ async def test_a_stale_status_in_the_bucket_does_not_undo_a_newer_event(
     )
     await running.refresh_exchange_status()
     assert running.core.breaker_state("kraken.trading") is BreakerState.OPEN
+
+
+async def test_snapshots_live_in_their_own_bucket_not_among_the_breaker_states(
+    bus: MemoryBus, running: ErrorClassifierActor
+) -> None:
+    """Issue 11, point 7: readers of ``breakers`` (market-data, the router) find only state
+    changes there; the classifier's restore state is in ``breaker_snapshots``."""
+    await trip(bus)
+    assert await bus.bucket(BREAKERS_BUCKET).keys() == [PUBLIC]
+    assert PUBLIC in await bus.bucket(BREAKER_SNAPSHOTS_BUCKET).keys()
+
+
+def test_verdict_concurrency_follows_nats_handler_concurrency() -> None:
+    config = msgspec.structs.replace(
+        CONFIG, nats=msgspec.structs.replace(CONFIG.nats, handler_concurrency=7)
+    )
+    classifier = ErrorClassifierActor(config=config, probe_public=False)
+    subjects = Subjects("gf")
+    (verdicts,) = [s for s in classifier.subscriptions(subjects) if s.replies]
+    assert verdicts.concurrency == 7
