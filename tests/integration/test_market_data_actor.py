@@ -393,4 +393,3 @@ async def test_classifier_snapshots_in_the_breaker_bucket_are_not_warned_about(
         )
         stats = actor.stats()
     assert "breaker_kv_undecodable" not in stats
-
