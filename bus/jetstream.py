@@ -17,7 +17,10 @@ from bus.subjects import Subjects
 
 __all__ = [
     "BREAKERS_BUCKET",
+    "BREAKER_SNAPSHOTS_BUCKET",
     "CONTROL_BUCKET",
+    "EXCHANGE_STATUS_BUCKET",
+    "LEASES_BUCKET",
     "MSG_ID_HEADER",
     "StreamSpec",
     "ensure_key_value",
@@ -28,6 +31,12 @@ __all__ = [
 MSG_ID_HEADER = "Nats-Msg-Id"
 BREAKERS_BUCKET = "breakers"
 CONTROL_BUCKET = "control"
+BREAKER_SNAPSHOTS_BUCKET = "breaker_snapshots"
+"""The error classifier's own restore state, apart from ``breakers`` that others read."""
+EXCHANGE_STATUS_BUCKET = "exchange_status"
+"""The current status per exchange (key: exchange id), last value wins: status is state."""
+LEASES_BUCKET = "leases"
+"""Active/standby leases (key: actor name); see ``actors.error_classifier.lease``."""
 
 _MINUTE = 60.0
 _DAY = 86_400.0
@@ -94,7 +103,13 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
             except BadRequestError:
                 pass  # created concurrently by another process: fall through to update
         await js.update_stream(config)
-    for kind in (BREAKERS_BUCKET, CONTROL_BUCKET):
+    for kind in (
+        BREAKERS_BUCKET,
+        CONTROL_BUCKET,
+        BREAKER_SNAPSHOTS_BUCKET,
+        EXCHANGE_STATUS_BUCKET,
+        LEASES_BUCKET,
+    ):
         await ensure_key_value(js, subjects.bucket_name(kind))
 
 

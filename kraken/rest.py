@@ -486,7 +486,7 @@ class KrakenRestClient:
             raise RuntimeError("KrakenRestClient is not open: use `async with client:`")
         private = endpoint not in PUBLIC_ENDPOINTS
         if private and self.credentials is None:
-            return KrakenFailure(
+            refused = KrakenFailure(
                 endpoint=endpoint,
                 errors=(),
                 http_status=None,
@@ -494,6 +494,9 @@ class KrakenRestClient:
                 transport_error=TransportError.NO_CREDENTIALS,
                 detail="no API credentials configured (KRAKEN_API_KEY / KRAKEN_API_SECRET)",
             )
+            # Reported like any failure so the classifier sees an authentication problem.
+            self._report(refused, probe)
+            return refused
         await self._wait_for_rate_limits(endpoint, trading)
         started = self._monotonic_ns()
         if private:

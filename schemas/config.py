@@ -236,6 +236,8 @@ class BreakerConfig(_Config, frozen=True, kw_only=True):
     open_base_s: PositiveFloat = 5.0
     open_max_s: PositiveFloat = 300.0
     lockout_s: PositiveFloat = 900.0
+    half_open_timeout_s: PositiveFloat = 10.0
+    """A half-open breaker whose probe got no answer in this time opens again."""
 
 
 class ErrorClassifierConfig(_Config, frozen=True, kw_only=True):

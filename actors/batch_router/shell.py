@@ -57,6 +57,7 @@ __all__ = ["BatchRouterActor", "build_actor", "resolve_credentials"]
 _log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
+_CALL_QUEUE_SIZE = 10_000
 PAIRS_RETRY_MAX_S = 10.0
 """Longest pause between ``AssetPairs`` attempts at start."""
 STATE_REFRESH_S = 5.0
@@ -84,8 +85,9 @@ class BatchRouterActor(Actor):
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
     _verdicts: BusVerdictSource | None = field(default=None, init=False, repr=False)
     _calls: asyncio.Queue[KrakenCallSucceeded | KrakenCallFailed] = field(
-        default_factory=asyncio.Queue, init=False, repr=False
+        default_factory=lambda: asyncio.Queue(maxsize=_CALL_QUEUE_SIZE), init=False, repr=False
     )
+    _call_reports_dropped: int = field(default=0, init=False)
     _call_seq: int = field(default=0, init=False, repr=False)
     _call_id_prefix: str = field(default="", init=False, repr=False)
     _in_flight: dict[str, asyncio.Task[BatchCompleted]] = field(
@@ -212,6 +214,10 @@ class BatchRouterActor(Actor):
     # -- Kraken call reports ---------------------------------------------------------------
 
     def _on_call(self, event: KrakenCallSucceeded | KrakenCallFailed) -> None:
+        if self._calls.full():  # the bus is down: the newest reports say most about Kraken
+            self._calls.get_nowait()
+            self._calls.task_done()
+            self._call_reports_dropped += 1
         self._calls.put_nowait(event)
 
     async def _publish_calls(self) -> None:
@@ -343,6 +349,7 @@ class BatchRouterActor(Actor):
             "trading_breaker": str(self._breakers.trading_state()),
             "dead_mans_switch_armed": self._dead_mans_switch_armed,
             "verdicts_unanswered": 0 if self._verdicts is None else self._verdicts.unanswered,
+            "call_reports_dropped": self._call_reports_dropped,
         }
         unreadable = set(self._breakers.reader.unreadable)
         if self._market is not None:

@@ -35,6 +35,8 @@ STATUS_HOLDS: dict[ExchangeStatus, tuple[str, ...]] = {
     ExchangeStatus.CANCEL_ONLY: (SCOPE_TRADING,),
 }
 _MAX_SCOPES = 32
+_NEVER_A_PROBE = -1
+"""A send time before any half-open period: the call cannot decide another scope's probe."""
 
 Changes = list[CircuitBreakerStateChanged]
 
@@ -63,12 +65,29 @@ class BreakerRegistry:
         breaker = self._breakers.get(scope)
         return None if breaker is None else breaker.retry_at_ns
 
-    def on_success(self, scope: str, now_ns: int, *, probe: bool) -> Changes:
+    def on_success(
+        self,
+        scope: str,
+        now_ns: int,
+        *,
+        probe: bool,
+        event_ns: int | None = None,
+        started_ns: int | None = None,
+    ) -> Changes:
         breaker = self.get(scope, now_ns)
-        return [] if breaker is None else breaker.record_success(now_ns, probe=probe)
+        if breaker is None:
+            return []
+        return breaker.record_success(now_ns, probe=probe, event_ns=event_ns, started_ns=started_ns)
 
     def on_failure(
-        self, category: ErrorCategory, call_scope: str, now_ns: int, *, probe: bool
+        self,
+        category: ErrorCategory,
+        call_scope: str,
+        now_ns: int,
+        *,
+        probe: bool,
+        event_ns: int | None = None,
+        started_ns: int | None = None,
     ) -> Changes:
         changes: Changes = []
         for index, scope in enumerate(breaker_scopes(category, call_scope)):
@@ -76,11 +95,20 @@ class BreakerRegistry:
             if breaker is None:
                 continue
             if category is ErrorCategory.LOCKOUT:
-                changes.extend(breaker.lockout(now_ns))
+                changes.extend(breaker.lockout(now_ns, event_ns=event_ns))
             elif index == 0 or category in BREAKER_COUNTED:
-                # Only the call's own scope sees the probe flag: a probe of one scope does
-                # not close another.
-                changes.extend(breaker.record_failure(now_ns, category, probe=probe and index == 0))
+                # Only the call's own scope sees the call as a probe: a probe of one scope
+                # does not close another.
+                own = index == 0
+                changes.extend(
+                    breaker.record_failure(
+                        now_ns,
+                        category,
+                        probe=probe and own,
+                        event_ns=event_ns,
+                        started_ns=started_ns if own else _NEVER_A_PROBE,
+                    )
+                )
         return changes
 
     def on_exchange_status(self, status: ExchangeStatus, now_ns: int) -> Changes:

@@ -74,6 +74,7 @@ CATALOGUE: dict[str, C] = {
     "EFunding:Invalid staking method": C.FUNDING,
     "EFunding:Too many addresses": C.FUNDING,
     "EFunding:Unknown asset": C.FUNDING,
+    "EFunding:No funding method": C.FUNDING,
     "EBM:limit exceeded:CAL": C.ACCOUNT,
     "ETrade:User Locked": C.ACCOUNT,
     "EDatabase:Internal error": C.INTERNAL,

@@ -5,6 +5,8 @@
   hard failures in a row.
 - OPEN lasts ``open_base_s`` doubled per consecutive re-open, capped at ``open_max_s``; then
   ``tick`` (or the next event) moves it to HALF_OPEN.
+- HALF_OPEN opens again (counted as a re-open) when no probe answer came within
+  ``half_open_timeout_s``: no breaker stays half-open without a scheduled way out.
 - HALF_OPEN admits one probe (``probe=True`` in the call events). A probe success closes it;
   a probe that fails with a counted failure re-opens it for twice as long. A probe refused
   for a client mistake (e.g. a validate order with bad arguments) proves the service answers,
@@ -55,6 +57,7 @@ class CircuitBreaker:
         self._calls = SlidingCounter(window_ns, bucket_ns)
         self._failures = SlidingCounter(window_ns, bucket_ns)
         self._window_ns = window_ns
+        self._half_open_timeout_ns = int(config.half_open_timeout_s * _NS_PER_S)
         self.state = BreakerState.CLOSED
         self.since_ns = now_ns
         self.reason = ""
@@ -67,22 +70,40 @@ class CircuitBreaker:
 
     # -- inputs --------------------------------------------------------------------------
 
-    def record_success(self, now_ns: int, *, probe: bool) -> list[CircuitBreakerStateChanged]:
+    def record_success(
+        self,
+        now_ns: int,
+        *,
+        probe: bool,
+        event_ns: int | None = None,
+        started_ns: int | None = None,
+    ) -> list[CircuitBreakerStateChanged]:
+        """A successful call that ended at ``event_ns`` (default: now) and was sent at
+        ``started_ns`` (default: ``event_ns``)."""
         changes = self.tick(now_ns)
+        when = now_ns if event_ns is None else event_ns
         if self.state is BreakerState.CLOSED:
-            self._calls.add(now_ns)
-            self.consecutive_failures = 0
-        elif self.state is BreakerState.HALF_OPEN and probe:
+            if self._calls.add(when, now_ns=now_ns):
+                self.consecutive_failures = 0
+        elif self._is_probe_answer(probe, when if started_ns is None else started_ns):
             changes.append(self._close(now_ns, "probe succeeded"))
         return changes
 
     def record_failure(
-        self, now_ns: int, category: ErrorCategory, *, probe: bool
+        self,
+        now_ns: int,
+        category: ErrorCategory,
+        *,
+        probe: bool,
+        event_ns: int | None = None,
+        started_ns: int | None = None,
     ) -> list[CircuitBreakerStateChanged]:
-        """A failed call. Client mistakes count as calls but not as failures."""
+        """A failed call. Client mistakes count as calls but not as failures. A report of a
+        call that ended before the window (a backlog drained late) is not counted."""
         changes = self.tick(now_ns)
+        when = now_ns if event_ns is None else event_ns
         counted = category in BREAKER_COUNTED
-        if self.state is BreakerState.HALF_OPEN and probe:
+        if self._is_probe_answer(probe, when if started_ns is None else started_ns):
             if counted:
                 changes.append(self._open(now_ns, f"probe failed: {category}"))
             else:
@@ -90,11 +111,12 @@ class CircuitBreaker:
             return changes
         if self.state is not BreakerState.CLOSED:
             return changes
-        self._calls.add(now_ns)
+        if not self._calls.add(when, now_ns=now_ns):
+            return changes
         if not counted:
             self.consecutive_failures = 0
             return changes
-        self._failures.add(now_ns)
+        self._failures.add(when, now_ns=now_ns)
         if category in FAST_TRIP:
             self.consecutive_failures += 1
         if self.consecutive_failures >= self._config.consecutive_failures_to_trip:
@@ -111,10 +133,25 @@ class CircuitBreaker:
             changes.append(self._open(now_ns, reason))
         return changes
 
-    def lockout(self, now_ns: int) -> list[CircuitBreakerStateChanged]:
-        """Temporary lockout: hold OPEN for ``lockout_s`` from now, no earlier probe."""
+    def _is_probe_answer(self, probe: bool, started_ns: int) -> bool:
+        """Whether a call outcome decides a HALF_OPEN breaker: a call flagged as the probe,
+        or any call sent after the breaker became half-open (it tested the service as it
+        is now, whoever sent it). Calls sent earlier were in flight before the trip."""
+        if self.state is not BreakerState.HALF_OPEN:
+            return False
+        return probe or started_ns >= self.since_ns
+
+    def lockout(
+        self, now_ns: int, *, event_ns: int | None = None
+    ) -> list[CircuitBreakerStateChanged]:
+        """Temporary lockout: hold OPEN for ``lockout_s`` from when Kraken answered it (a late
+        report of an expired lockout changes nothing), no earlier probe."""
         changes = self.tick(now_ns)
-        self.lockout_until_ns = now_ns + int(self._config.lockout_s * _NS_PER_S)
+        answered_ns = now_ns if event_ns is None else min(event_ns, now_ns)
+        until_ns = answered_ns + int(self._config.lockout_s * _NS_PER_S)
+        if until_ns <= now_ns:
+            return changes
+        self.lockout_until_ns = max(until_ns, self.lockout_until_ns or until_ns)
         retry_at = None if self.status_hold is not None else self.lockout_until_ns
         if self.state is BreakerState.OPEN and self.retry_at_ns is not None and retry_at:
             retry_at = max(retry_at, self.retry_at_ns)
@@ -148,6 +185,14 @@ class CircuitBreaker:
         ):
             self._probe_admitted_ns = None
             return self._move(BreakerState.HALF_OPEN, now_ns, "open period over", None)
+        if (
+            self.state is BreakerState.HALF_OPEN
+            and now_ns - self.since_ns >= self._half_open_timeout_ns
+        ):
+            # Nobody answered (no probe sent, or it was lost): open again, so the breaker
+            # always has a scheduled way out and the next half-open admits a new probe.
+            timeout_s = self._config.half_open_timeout_s
+            return [self._open(now_ns, f"no probe answer in {timeout_s:g}s")]
         return []
 
     def admit_probe(self, now_ns: int) -> bool:

@@ -24,7 +24,12 @@ from actors.error_classifier.circuit_breaker import BreakerSnapshot
 from actors.error_classifier.retry_budget import RetryBudget
 from actors.error_classifier.retry_policy import Action, DelayStrategy, RetryPolicy
 from actors.error_classifier.statistics import ErrorStatisticsTracker
-from actors.error_classifier.taxonomy import Classification, classify_call, classify_error
+from actors.error_classifier.taxonomy import (
+    NOT_SENT,
+    Classification,
+    classify_call,
+    classify_error,
+)
 from schemas.config import BreakerConfig, ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
 from schemas.events import (
     BreakerState,
@@ -76,6 +81,7 @@ class KrakenErrorClassifier:
         )
         self._breakers = BreakerRegistry(self._breaker_config, now)
         self._statistics = ErrorStatisticsTracker(now)
+        self._status_ts_ns = 0
 
     # -- classification --------------------------------------------------------------------
 
@@ -163,7 +169,14 @@ class KrakenErrorClassifier:
         self._statistics.record_call_outcome(
             scope=event.scope, endpoint=event.endpoint, succeeded=True
         )
-        return self._recorded(self._breakers.on_success(event.scope, now, probe=event.probe))
+        changes = self._breakers.on_success(
+            event.scope,
+            now,
+            probe=event.probe,
+            event_ns=event.ts_event,
+            started_ns=event.ts_event - event.latency_ns,
+        )
+        return self._recorded(changes)
 
     def on_call_failed(self, event: KrakenCallFailed) -> Changes:
         now = self._clock()
@@ -173,14 +186,26 @@ class KrakenErrorClassifier:
             scope=event.scope, endpoint=event.endpoint, succeeded=False
         )
         self._statistics.record_failure(classification, event.scope, str(event.operation), now)
+        if event.transport_error in NOT_SENT:
+            return []  # never left the process: says nothing about Kraken's health
         changes = self._breakers.on_failure(
-            classification.category, event.scope, now, probe=event.probe
+            classification.category,
+            event.scope,
+            now,
+            probe=event.probe,
+            event_ns=event.ts_event,
+            started_ns=event.ts_event - event.latency_ns,
         )
         return self._recorded(changes)
 
     def on_exchange_status(self, event: ExchangeStatusChanged) -> Changes:
+        """Apply the venue's current status. It arrives by several paths (the stream, the
+        periodic republish, the status bucket): one older than the last applied is stale."""
         if event.exchange.casefold() != self._exchange:
             return []
+        if event.ts_event < self._status_ts_ns:
+            return []
+        self._status_ts_ns = event.ts_event
         return self._recorded(self._breakers.on_exchange_status(event.status, self._clock()))
 
     def tick(self, now_ns: int | None = None) -> Changes:

@@ -40,8 +40,14 @@ def snapshot_key(scope: str) -> str:
 
 
 class BreakerStore:
-    def __init__(self, kv: KeyValueStore) -> None:
+    """``kv`` holds the state changes others read; ``snapshots`` (the bucket
+    ``breaker_snapshots``) this actor's restore state, keyed by scope. Without ``snapshots``
+    they go to ``kv`` under ``snapshot.<scope>``, the layout before issue 11, which is still
+    read for old buckets."""
+
+    def __init__(self, kv: KeyValueStore, snapshots: KeyValueStore | None = None) -> None:
         self._kv = kv
+        self._snapshots = snapshots
 
     async def save_change(self, change: CircuitBreakerStateChanged) -> bool:
         """Store ``change`` under its scope; False when a newer change is already there."""
@@ -65,6 +71,8 @@ class BreakerStore:
             stored = _decode_stored(current)
             return stored is not None and stored.written_ns > written_ns
 
+        if self._snapshots is not None:
+            return await self._compare_and_set(snapshot.scope, value, is_newer, kv=self._snapshots)
         return await self._compare_and_set(snapshot_key(snapshot.scope), value, is_newer)
 
     async def load_snapshots(self) -> list[BreakerSnapshot]:
@@ -86,34 +94,49 @@ class BreakerStore:
             change = _decode_change(value)
             if change is not None and change.scope not in snapshots:
                 snapshots[change.scope] = _snapshot_from_change(change)
+        if self._snapshots is not None:
+            try:
+                own_keys = await self._snapshots.keys()
+            except NoKeysError:
+                own_keys = []
+            for key in sorted(own_keys):
+                own = await self._value(key, kv=self._snapshots)
+                stored = None if own is None else _decode_stored(own)
+                if stored is not None:
+                    snapshots[stored.snapshot.scope] = stored.snapshot
         return list(snapshots.values())
 
     async def load_change(self, scope: str) -> CircuitBreakerStateChanged | None:
         value = await self._value(scope)
         return None if value is None else _decode_change(value)
 
-    async def _value(self, key: str) -> bytes | None:
-        entry = await self._entry(key)
+    async def _value(self, key: str, kv: KeyValueStore | None = None) -> bytes | None:
+        entry = await self._entry(key, kv or self._kv)
         return None if entry is None else entry[0]
 
-    async def _entry(self, key: str) -> tuple[bytes | None, int | None] | None:
+    async def _entry(
+        self, key: str, kv: KeyValueStore | None = None
+    ) -> tuple[bytes | None, int | None] | None:
         try:
-            entry = await self._kv.get(key)
+            entry = await (kv or self._kv).get(key)
         except _ABSENT:
             return None
         return entry.value, entry.revision
 
-    async def _compare_and_set(self, key: str, value: bytes, is_newer: _NewerCheck) -> bool:
+    async def _compare_and_set(
+        self, key: str, value: bytes, is_newer: _NewerCheck, kv: KeyValueStore | None = None
+    ) -> bool:
+        bucket = kv or self._kv
         for _ in range(_CAS_ATTEMPTS):
-            entry = await self._entry(key)
+            entry = await self._entry(key, bucket)
             try:
                 if entry is None or entry[1] is None:
-                    await self._kv.create(key, value)
+                    await bucket.create(key, value)
                     return True
                 current, revision = entry
                 if current and is_newer(current):
                     return False
-                await self._kv.update(key, value, last=revision)
+                await bucket.update(key, value, last=revision)
                 return True
             except _CONFLICT:
                 continue  # someone wrote in between: re-read and decide again

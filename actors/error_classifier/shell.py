@@ -18,17 +18,24 @@ import asyncio
 import contextlib
 import logging
 import random
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+from nats.js.errors import KeyNotFoundError
+
+from actors.error_classifier.categories import SCOPE_PUBLIC
 from actors.error_classifier.classifier import KrakenErrorClassifier
 from actors.error_classifier.metrics import record_breaker_transition, record_call
 from actors.error_classifier.persistence import BreakerStore
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
-from bus.jetstream import BREAKERS_BUCKET
+from bus.codec import MESSAGES
+from bus.jetstream import BREAKER_SNAPSHOTS_BUCKET, BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
+from kraken.rest import KrakenRestClient
 from schemas import GalFridayConfig
 from schemas.events import (
     CircuitBreakerStateChanged,
@@ -42,7 +49,8 @@ __all__ = ["ErrorClassifierActor", "build_actor"]
 
 _LOGGER = logging.getLogger(__name__)
 _NS_PER_S = 1_000_000_000
-_VERDICT_CONCURRENCY = 16
+# nats-py raises KeyNotFoundError; ``bus.testing.MemoryKeyValue`` raises KeyError.
+_ABSENT = (KeyNotFoundError, KeyError)
 
 
 @dataclass
@@ -53,6 +61,11 @@ class ErrorClassifierActor(Actor):
     config: GalFridayConfig = field(default_factory=GalFridayConfig)
     rng: random.Random = field(default_factory=random.Random)
     tick_interval_s: float = 0.25
+    status_refresh_s: float = 1.0
+    """How often the current exchange status is re-read from KV."""
+    probe_public: bool = True
+    """Probe ``kraken.public`` (SystemStatus on ``kraken.rest_url``) while it is half-open."""
+    """How often the current exchange status is re-read from KV."""
     _core: KrakenErrorClassifier | None = field(default=None, init=False, repr=False)
     _store: BreakerStore | None = field(default=None, init=False, repr=False)
     _outbox: list[CircuitBreakerStateChanged] = field(default_factory=list, init=False)
@@ -60,6 +73,13 @@ class ErrorClassifierActor(Actor):
     _timer: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     _published: int = field(default=0, init=False)
     _publish_failures: int = field(default=0, init=False)
+    _kraken: KrakenRestClient | None = field(default=None, init=False, repr=False)
+    _probe: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _probe_reports: list[KrakenCallSucceeded | KrakenCallFailed] = field(
+        default_factory=list, init=False, repr=False
+    )
+    _probes_sent: int = field(default=0, init=False)
+    _instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
 
     @property
     def core(self) -> KrakenErrorClassifier:
@@ -92,7 +112,7 @@ class ErrorClassifierActor(Actor):
                 subjects.verdict(),
                 (VerdictRequest,),
                 queue=self.name,
-                concurrency=_VERDICT_CONCURRENCY,
+                concurrency=self.config.nats.handler_concurrency,
                 replies=True,
             ),
         )
@@ -102,7 +122,10 @@ class ErrorClassifierActor(Actor):
     async def start(self, context: BusContext) -> None:
         await super().start(context)
         self._core = KrakenErrorClassifier(self.config, clock=context.clock, rng=self.rng)
-        self._store = BreakerStore(await context.key_value(BREAKERS_BUCKET))
+        self._store = BreakerStore(
+            await context.key_value(BREAKERS_BUCKET),
+            await context.key_value(BREAKER_SNAPSHOTS_BUCKET),
+        )
         snapshots = await self._store.load_snapshots()
         self._core.restore(snapshots)
         if snapshots:
@@ -111,6 +134,14 @@ class ErrorClassifierActor(Actor):
                 " ".join(f"{s.scope}={s.state}" for s in self._core.snapshot()),
             )
         await self._emit(self._core.tick(context.clock()))
+        await self.refresh_exchange_status()
+        self._kraken = KrakenRestClient(
+            self.config.kraken,
+            credentials=None,
+            clock=context.clock,
+            on_call=self._probe_reports.append,
+        )
+        await self._kraken.open()
         self._timer = asyncio.create_task(self._run_timer(), name="error-classifier-timer")
 
     async def stop(self) -> None:
@@ -119,6 +150,14 @@ class ErrorClassifierActor(Actor):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
             self._timer = None
+        if self._probe is not None:
+            self._probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._probe
+            self._probe = None
+        if self._kraken is not None:
+            await self._kraken.close()
+            self._kraken = None
         if self._core is not None:
             await self._flush()
 
@@ -138,6 +177,22 @@ class ErrorClassifierActor(Actor):
         self, event: ExchangeStatusChanged, delivery: Delivery
     ) -> None:
         await self._emit(self.core.on_exchange_status(event))
+
+    async def refresh_exchange_status(self) -> None:
+        """Read the venue's current status from KV (market-data keeps it there): a lost status
+        event cannot hold a breaker open longer than one refresh."""
+        try:
+            store = await self.context.key_value(EXCHANGE_STATUS_BUCKET)
+            entry = await store.get(self.config.market_data.default_exchange)
+        except _ABSENT:
+            return
+        try:
+            event = MESSAGES.decode(entry.value or b"")
+        except (msgspec.DecodeError, msgspec.ValidationError):
+            _LOGGER.warning("exchange_status.undecodable_kv_entry")
+            return
+        if isinstance(event, ExchangeStatusChanged):
+            await self._emit(self.core.on_exchange_status(event))
 
     async def on_verdict_request(self, request: VerdictRequest, delivery: Delivery) -> RetryVerdict:
         return self.core.verdict(request, self.context.clock())
@@ -218,16 +273,51 @@ class ErrorClassifierActor(Actor):
     async def _run_timer(self) -> None:
         interval_ns = int(self.config.errors.statistics_interval_s * _NS_PER_S)
         next_statistics_ns = self.context.clock() + interval_ns
+        refresh_ns = int(self.status_refresh_s * _NS_PER_S)
+        next_refresh_ns = self.context.clock() + refresh_ns
         while True:
             await asyncio.sleep(self.tick_interval_s)
             try:
                 now = self.context.clock()
+                if now >= next_refresh_ns:
+                    next_refresh_ns = now + refresh_ns
+                    await self.refresh_exchange_status()
                 await self.tick_once(now)
+                self._start_probes(now)
                 if now >= next_statistics_ns:
                     next_statistics_ns = now + interval_ns
                     await self._publish_statistics(now)
             except Exception:
                 _LOGGER.exception("error_classifier.timer_failed")
+
+    # -- probes -----------------------------------------------------------------------------
+
+    def _start_probes(self, now_ns: int) -> None:
+        """The classifier owns the probe of ``kraken.public``: nobody else may be calling
+        public endpoints while it is half-open. ``kraken.ws`` is decided by market-data's
+        reconnect, ``kraken.private``/``kraken.trading`` by the router's probes; every scope
+        re-opens after ``half_open_timeout_s`` without an answer."""
+        if not self.probe_public or (self._probe is not None and not self._probe.done()):
+            return
+        if self.core.admit_probe(SCOPE_PUBLIC, now_ns):
+            self._probe = asyncio.create_task(self._probe_public(), name="public-probe")
+
+    async def _probe_public(self) -> None:
+        assert self._kraken is not None
+        await self._kraken.system_status(probe=True)
+        reports, self._probe_reports[:] = list(self._probe_reports), []
+        context = self.context
+        for report in reports:
+            # Published like every other call report: every instance learns the answer.
+            self._probes_sent += 1
+            outcome = "succeeded" if isinstance(report, KrakenCallSucceeded) else "failed"
+            msg_id = f"{self.name}:probe:{self._instance}:{self._probes_sent}"
+            try:
+                await context.publish_durable(
+                    context.subjects.kraken_call(outcome), report, msg_id=msg_id
+                )
+            except Exception:
+                _LOGGER.exception("probe.report_publish_failed scope=%s", report.scope)
 
     async def _publish_statistics(self, now_ns: int) -> None:
         statistics = self.core.get_error_statistics(now_ns)

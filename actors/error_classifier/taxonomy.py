@@ -21,6 +21,7 @@ from schemas.events import KrakenCallFailed, OperationKind
 __all__ = [
     "MAX_ERRORS_PER_CALL",
     "MAX_TEXT_CHARS",
+    "NOT_SENT",
     "Classification",
     "ErrorMatch",
     "classify_call",
@@ -48,7 +49,14 @@ _TRANSPORT_CODES = {
     "connection": ("transport:connection", ErrorCategory.NETWORK),
     "http_5xx": ("transport:http_5xx", ErrorCategory.GATEWAY),
     "non_json": ("transport:non_json", ErrorCategory.GATEWAY),
+    # Nothing was sent: a configuration problem, never retried or reconciled.
+    "no_credentials": ("transport:no_credentials", ErrorCategory.AUTH),
 }
+NOT_SENT = frozenset({"no_credentials"})
+"""Transport errors of calls that never left the process: they say nothing about Kraken."""
+_FAMILY_FALLBACKS = {"eauth": ("EAuth:*", ErrorCategory.AUTH)}
+"""Unlisted strings of these families still classify: the official SDK treats every
+``EAuth:*`` as an unrecoverable authentication failure (KRAKEN.md §2.6)."""
 _AMBIGUOUS_ON_PLACE = frozenset(
     {ErrorCategory.INTERNAL, ErrorCategory.NETWORK, ErrorCategory.GATEWAY}
 )
@@ -137,6 +145,13 @@ def classify_text(raw: str | bytes) -> ErrorMatch:
             text=kept,
             retry_not_before_ns=not_before,
         )
+    fallback = _FAMILY_FALLBACKS.get(normalized[0]) if len(normalized) > 1 else None
+    if fallback is not None:
+        code, category = fallback
+        detail = _safe_text(":".join(parts[1:]).strip())
+        return ErrorMatch(
+            category=category, severity=severity_of(category), code=code, detail=detail, text=kept
+        )
     category = (
         ErrorCategory.WARNING
         if normalized and normalized[0] in _WARNING_FAMILIES
@@ -191,12 +206,13 @@ def _no_error_string() -> ErrorMatch:
 
 
 def _transport_match(transport_error: str | None, http_status: int | None) -> ErrorMatch:
-    if transport_error in _TRANSPORT_CODES:
+    if http_status == 429:
+        # The REST client reports it as ``http_status``; it is Cloudflare's rate limit.
+        code, category = "http:429", ErrorCategory.RATE_LIMIT
+    elif transport_error in _TRANSPORT_CODES:
         code, category = _TRANSPORT_CODES[transport_error]
         if transport_error == "http_5xx" and http_status is not None:
             code = f"http:{http_status}"
-    elif http_status == 429 and transport_error is None:
-        code, category = "http:429", ErrorCategory.RATE_LIMIT
     elif http_status is not None and 100 <= http_status <= 599:
         code, category = f"http:{http_status}", ErrorCategory.GATEWAY
     else:

@@ -139,6 +139,20 @@ class ExchangeCalendar:
         self._reported_source = source
         return self._announce(source, now_ns)
 
+    def current(self, now_ns: int) -> ExchangeStatusChanged:
+        """The current status as an event, announced again even though it did not change:
+        the shell republishes it periodically, so a lost announcement is repaired."""
+        status = self.status(now_ns)
+        previous = self._announced
+        self._announced = status
+        return self._event(status, previous, self._reported_source or StatusSource.SCHEDULE, now_ns)
+
+    def publish_failed(self, event: ExchangeStatusChanged) -> None:
+        """``event`` was not published: forget it was announced, so the next report of the
+        same status announces it again (unless something newer was announced since)."""
+        if self._announced == event.status:
+            self._announced = event.previous
+
     def tick(self, now_ns: int) -> ExchangeStatusChanged | None:
         """Applies the maintenance schedule; call at least at every ``next_transition``."""
         return self._announce(StatusSource.SCHEDULE, now_ns)
@@ -167,6 +181,11 @@ class ExchangeCalendar:
         if status == previous:
             return None
         self._announced = status
+        return self._event(status, previous, source, now_ns)
+
+    def _event(
+        self, status: ExchangeStatus, previous: ExchangeStatus | None, source: str, now_ns: int
+    ) -> ExchangeStatusChanged:
         return ExchangeStatusChanged(
             exchange=self.exchange,
             status=status,

@@ -33,6 +33,7 @@ from schemas.events import (
     BreakerState,
     CircuitBreakerStateChanged,
     ExchangeStatus,
+    ExchangeStatusChanged,
     PriceUpdated,
     VolatilityUpdated,
 )
@@ -218,6 +219,15 @@ class EnhancedMarketDataService:
             return []
         change = self._calendars.calendar(exchange).on_status(known, source, self._now(now_ns))
         return [] if change is None else [change]
+
+    def current_statuses(self, now_ns: int | None = None) -> list[ExchangeStatusChanged]:
+        """Every venue's current status, to republish periodically (status is state)."""
+        now = self._now(now_ns)
+        return [self._calendars.calendar(name).current(now) for name in self._calendars.exchanges()]
+
+    def status_publish_failed(self, event: ExchangeStatusChanged) -> None:
+        """The shell could not publish ``event``: the next report announces it again."""
+        self._calendars.calendar(event.exchange).publish_failed(event)
 
     def on_breaker(self, event: CircuitBreakerStateChanged) -> None:
         """Remembers the latest state per scope; an event older than the one held is ignored."""

@@ -37,7 +37,8 @@ from actors.market_data.service import EnhancedMarketDataService
 from actors.market_data.ticker_mapping import price_from_rest_ticker, price_from_ws_ticker
 from bus.actor import Actor, Delivery, Subscription
 from bus.clock import Sleep
-from bus.jetstream import BREAKERS_BUCKET
+from bus.codec import encode
+from bus.jetstream import BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.pairs import PairRegistry
@@ -56,6 +57,7 @@ from schemas import GalFridayConfig
 from schemas.base import Event
 from schemas.events import (
     CircuitBreakerStateChanged,
+    ExchangeStatusChanged,
     KrakenCallFailed,
     KrakenCallSucceeded,
     PriceUpdated,
@@ -71,8 +73,8 @@ __all__ = ["MarketDataActor", "QuoteFetchError", "build_actor"]
 
 _log = logging.getLogger(__name__)
 
-_QUERY_CONCURRENCY = 64
 _CALL_QUEUE_SIZE = 10_000
+_CLASSIFIER_SNAPSHOT_PREFIX = "snapshot."
 _STOP_ATTEMPTS = 3
 _STOP_WAIT_S = 1.0
 
@@ -160,19 +162,24 @@ class MarketDataActor(Actor):
         await self._flush_call_reports()
 
     def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
+        concurrency = (
+            self._context.config.nats.handler_concurrency
+            if self._context is not None
+            else GalFridayConfig().nats.handler_concurrency
+        )
         return (
             Subscription(
                 subjects.price_query(),
                 (PriceQuery,),
                 queue=self.name,
-                concurrency=_QUERY_CONCURRENCY,
+                concurrency=concurrency,
                 replies=True,
             ),
             Subscription(
                 subjects.status_query(),
                 (ExchangeStatusQuery,),
                 queue=self.name,
-                concurrency=_QUERY_CONCURRENCY,
+                concurrency=concurrency,
                 replies=True,
             ),
             Subscription(subjects.breakers_all(), (CircuitBreakerStateChanged,)),
@@ -289,8 +296,23 @@ class MarketDataActor(Actor):
                 _raise_if_cancelling()
                 self._counters["publish_failures"] += 1
                 _log.exception("publishing %s on %s failed", type(event).__name__, route.subject)
+                if isinstance(event, ExchangeStatusChanged):
+                    self.service.status_publish_failed(event)
             else:
                 self._counters[f"published_{type(event).__name__}"] += 1
+                if isinstance(event, ExchangeStatusChanged):
+                    await self._store_status(event)
+
+    async def _store_status(self, event: ExchangeStatusChanged) -> None:
+        """The current status in KV (last value wins), for readers that start later or missed
+        an event; the periodic republish repairs a failed write."""
+        try:
+            store = await self.context.key_value(EXCHANGE_STATUS_BUCKET)
+            await store.put(event.exchange, encode(event))
+        except Exception:
+            _raise_if_cancelling()
+            self._counters["status_store_failures"] += 1
+            _log.exception("storing the exchange status in KV failed")
 
     # -- WebSocket ----------------------------------------------------------------------------
 
@@ -415,14 +437,16 @@ class MarketDataActor(Actor):
         # (e.g. a change published between the start-up read and the subscription).
         await self._load_breakers()
         service = self.service
-        if not service.rest_allowed:
-            return
-        result = await self._rest_client.system_status()
-        if isinstance(result, KrakenFailure):
-            self._counters["status_poll_failures"] += 1
-            _log.warning("SystemStatus poll failed: %s", "; ".join(result.describe()))
-            return
-        await self._publish(service.on_system_status(result.value.status, "rest"))
+        if service.rest_allowed:
+            result = await self._rest_client.system_status()
+            if isinstance(result, KrakenFailure):
+                self._counters["status_poll_failures"] += 1
+                _log.warning("SystemStatus poll failed: %s", "; ".join(result.describe()))
+            else:
+                await self._publish(service.on_system_status(result.value.status, "rest"))
+        # Status is state: the current one goes out every period even when unchanged, so a
+        # consumer that missed a change (or a failed publish) catches up within one period.
+        await self._publish(service.current_statuses(self.context.clock()))
 
     # -- Kraken call reports ------------------------------------------------------------------
 
@@ -491,6 +515,8 @@ class MarketDataActor(Actor):
         except NoKeysError:
             return
         for scope in scopes:
+            if scope.startswith(_CLASSIFIER_SNAPSHOT_PREFIX):
+                continue  # the classifier's own restore state, in buckets from before issue 11
             try:
                 entry = await store.get(scope)
             except KeyNotFoundError:

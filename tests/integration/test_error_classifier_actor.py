@@ -26,8 +26,7 @@ from bus.codec import MESSAGES
 from bus.context import ERROR_HEADER
 from bus.jetstream import MSG_ID_HEADER
 from kraken.rest import KrakenRestClient
-from kraken.result import KrakenOk
-from kraken.sim import SimOptions, running_sim
+from kraken.sim import RunningSim, SimOptions, running_sim
 from kraken.sim.scenario import OutageFault
 from schemas import GalFridayConfig
 from schemas.events import (
@@ -115,49 +114,49 @@ async def test_outage_opens_public_breaker_then_probe_closes_it(
     bus_config: GalFridayConfig, client: Client, subject_root: str
 ) -> None:
     """OPEN within a second of the tripping failure; HALF_OPEN after open_base_s; a probe
-    success after the outage closes it again."""
-    config = with_breakers(bus_config, open_base_s=0.5)
+    success after the outage closes it again (the classifier's own probes fail while the
+    outage lasts and re-open it)."""
     subjects = Subjects(subject_root)
     watch = BreakerWatch()
     await client.subscribe(subjects.breaker(PUBLIC), cb=watch.on_message)
     await client.flush()
     publisher = CallPublisher(client, subjects)
     publishing = asyncio.create_task(publisher.run())
-    actor = ErrorClassifierActor(config=config, rng=random.Random(5))
-    trip_after = config.breakers.consecutive_failures_to_trip
     try:
-        async with (
-            running_sim(SimOptions()) as sim,
-            ActorRunner(actor, config),
-            KrakenRestClient(
-                msgspec.structs.replace(config.kraken, rest_url=sim.rest_url),
-                on_call=publisher,
-            ) as kraken,
-        ):
-            outage = sim.faults.add(OutageFault(response="unavailable"))
-            async with asyncio.timeout(15):
-                while BreakerState.OPEN not in watch.states():
-                    await kraken.ticker(["XBTUSD"])
-                    await asyncio.sleep(0.05)
-            crossed_at = publisher.failures_reported_at[trip_after - 1]
-            assert watch.arrival(BreakerState.OPEN) - crossed_at < 1.0
+        async with running_sim(SimOptions()) as sim:
+            config = with_venue(with_breakers(bus_config, open_base_s=0.5), sim)
+            actor = ErrorClassifierActor(config=config, rng=random.Random(5))
+            trip_after = config.breakers.consecutive_failures_to_trip
+            async with (
+                ActorRunner(actor, config),
+                KrakenRestClient(config.kraken, on_call=publisher) as kraken,
+            ):
+                outage = sim.faults.add(OutageFault(response="unavailable"))
+                async with asyncio.timeout(15):
+                    while BreakerState.OPEN not in watch.states():
+                        await kraken.ticker(["XBTUSD"])
+                        await asyncio.sleep(0.05)
+                crossed_at = publisher.failures_reported_at[trip_after - 1]
+                assert watch.arrival(BreakerState.OPEN) - crossed_at < 1.0
 
-            sim.faults.remove(outage)
-            await eventually(lambda: BreakerState.HALF_OPEN in watch.states())
-            assert isinstance(await kraken.ticker(["XBTUSD"], probe=True), KrakenOk)
-            await eventually(lambda: BreakerState.CLOSED in watch.states())
-            assert watch.states() == [
-                BreakerState.OPEN,
-                BreakerState.HALF_OPEN,
-                BreakerState.CLOSED,
-            ]
-            assert actor.health()["breakers"][PUBLIC]["state"] == "closed"
-            kv = await client.jetstream().key_value(subjects.bucket_name("breakers"))
-            stored = MESSAGES.decode((await kv.get(PUBLIC)).value or b"")
-            assert isinstance(stored, CircuitBreakerStateChanged)
-            assert stored.state is BreakerState.CLOSED
+                sim.faults.remove(outage)
+                await eventually(lambda: BreakerState.CLOSED in watch.states(), timeout=15)
+                states = watch.states()
+                assert states[0] is BreakerState.OPEN
+                assert states[-2:] == [BreakerState.HALF_OPEN, BreakerState.CLOSED]
+                assert actor.health()["breakers"][PUBLIC]["state"] == "closed"
+                kv = await client.jetstream().key_value(subjects.bucket_name("breakers"))
+                stored = MESSAGES.decode((await kv.get(PUBLIC)).value or b"")
+                assert isinstance(stored, CircuitBreakerStateChanged)
+                assert stored.state is BreakerState.CLOSED
     finally:
         publishing.cancel()
+
+
+def with_venue(config: GalFridayConfig, sim: RunningSim) -> GalFridayConfig:
+    return msgspec.structs.replace(
+        config, kraken=msgspec.structs.replace(config.kraken, rest_url=sim.rest_url)
+    )
 
 
 def failed_call(
@@ -167,9 +166,10 @@ def failed_call(
     *,
     transport_error: str | None = None,
 ) -> KrakenCallFailed:
+    now = time.time_ns()  # the actor's clock is the system clock: the call happened now
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=now,
+        ts_init=now,
         scope=scope,
         endpoint="AddOrder" if operation is OperationKind.PLACE else "Balance",
         operation=operation,
@@ -337,3 +337,28 @@ async def test_first_start_during_maintenance_opens_the_trading_breaker(
     actor = ErrorClassifierActor(config=bus_config, rng=random.Random(3))
     async with ActorRunner(actor, bus_config):
         await eventually(lambda: actor.core.breaker_state("kraken.trading") is BreakerState.OPEN)
+
+
+@pytest.mark.sim
+async def test_public_breaker_is_probed_by_the_classifier_itself(
+    bus_config: GalFridayConfig, client: Client, subject_root: str
+) -> None:
+    """Issue 11, point 2: nobody else probes kraken.public; the classifier asks SystemStatus
+    itself once the breaker is half-open, and the answer closes it."""
+    subjects = Subjects(subject_root)
+    watch = BreakerWatch()
+    await client.subscribe(subjects.breaker(PUBLIC), cb=watch.on_message)
+    await client.flush()
+    async with running_sim(SimOptions()) as sim:
+        config = with_venue(with_breakers(bus_config, open_base_s=0.5), sim)
+        async with ActorRunner(ErrorClassifierActor(config=config, rng=random.Random(2)), config):
+            await until_verdicts_answered(client, subjects)
+            for index in range(config.breakers.consecutive_failures_to_trip):
+                await client.jetstream().publish(
+                    subjects.kraken_call("failed"),
+                    encode(failed_call(("EService:Unavailable",), OperationKind.READ, PUBLIC)),
+                    headers={MSG_ID_HEADER: f"probe-owner-{index}"},
+                )
+            await eventually(lambda: BreakerState.CLOSED in watch.states(), timeout=15)
+    assert watch.states() == [BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerState.CLOSED]
+    assert "probe" in watch.seen[-1][1].reason

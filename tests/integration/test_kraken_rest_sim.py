@@ -283,7 +283,8 @@ async def test_accepted_order_response_lost_when_injected_then_outcome_unknown(
 async def test_private_call_when_no_credentials_then_failure_without_sending(
     sim: RunningSim,
 ) -> None:
-    """A private call without credentials fails locally and reports nothing."""
+    """A private call without credentials fails locally, sends nothing, and is reported as
+    such (the classifier files it under authentication)."""
     events: list[Event] = []
     config = KrakenConfig(rest_url=sim.rest_url)
     async with KrakenRestClient(config, on_call=events.append) as client:
@@ -291,7 +292,10 @@ async def test_private_call_when_no_credentials_then_failure_without_sending(
 
     assert isinstance(result, KrakenFailure)
     assert result.transport_error == "no_credentials"
-    assert events == []
+    assert not result.outcome_unknown
+    assert [(type(e), getattr(e, "transport_error", None)) for e in events] == [
+        (KrakenCallFailed, "no_credentials")
+    ]
 
 
 async def test_connection_refused_when_no_server_then_connection_failure_known_outcome() -> None:

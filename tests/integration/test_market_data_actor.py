@@ -376,3 +376,20 @@ def _crossed_ticker(symbol: str, bid: Decimal) -> TickerUpdate:
         change=Decimal(0),
         change_pct=Decimal(0),
     )
+
+
+async def test_classifier_snapshots_in_the_breaker_bucket_are_not_warned_about(
+    config: GalFridayConfig, sim: RunningSim, client: Client, subject_root: str
+) -> None:
+    """Issue 11, point 7: a bucket written before snapshots had their own bucket still holds
+    ``snapshot.*`` keys; market-data skips them instead of warning at every status poll."""
+    subjects = Subjects(subject_root)
+    store = await ensure_key_value(client.jetstream(), subjects.bucket_name(BREAKERS_BUCKET))
+    await store.put("snapshot.kraken.public", b"\x82\xaawritten_ns\x01\xa8snapshot\xc0")
+    await store.put("kraken.public", encode(_public_breaker(BreakerState.CLOSED)))
+    async with running(config) as actor:
+        await eventually(
+            lambda: actor.service.breaker_state("kraken.public") is BreakerState.CLOSED
+        )
+        stats = actor.stats()
+    assert "breaker_kv_undecodable" not in stats

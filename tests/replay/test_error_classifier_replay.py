@@ -105,7 +105,10 @@ async def replay_outage(
     clock = ManualClock(inputs[0].received_ns)
     bus = MemoryBus(config=config, clock=clock)
     actor = ErrorClassifierActor(
-        config=config, rng=random.Random(ACTOR_SEED), tick_interval_s=DORMANT_TIMER_S
+        config=config,
+        rng=random.Random(ACTOR_SEED),
+        tick_interval_s=DORMANT_TIMER_S,
+        probe_public=False,
     )
     await bus.attach(actor)
 

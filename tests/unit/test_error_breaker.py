@@ -24,7 +24,14 @@ OPEN, HALF_OPEN, CLOSED = BreakerState.OPEN, BreakerState.HALF_OPEN, BreakerStat
 PRIVATE, TRADING, PUBLIC = "kraken.private", "kraken.trading", "kraken.public"
 
 
+class _EventClock:
+    """Call events are stamped with the engine's clock: they happen now, as in production."""
+
+    clock = ManualClock()
+
+
 def engine(clock: ManualClock, **breakers: float) -> KrakenErrorClassifier:
+    _EventClock.clock = clock
     config = BreakerConfig(**breakers)  # type: ignore[arg-type]
     return KrakenErrorClassifier(clock=clock, rng=random.Random(1), breakers=config)
 
@@ -33,8 +40,8 @@ def fail(
     *errors: str, scope: str = PRIVATE, probe: bool = False, transport: str | None = None
 ) -> KrakenCallFailed:
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=_EventClock.clock.now_ns,
+        ts_init=_EventClock.clock.now_ns,
         scope=scope,
         endpoint="Balance",
         operation=OperationKind.READ,
@@ -47,8 +54,8 @@ def fail(
 
 def ok(scope: str = PRIVATE, probe: bool = False) -> KrakenCallSucceeded:
     return KrakenCallSucceeded(
-        ts_event=1,
-        ts_init=1,
+        ts_event=_EventClock.clock.now_ns,
+        ts_init=_EventClock.clock.now_ns,
         scope=scope,
         endpoint="Balance",
         operation=OperationKind.READ,
@@ -316,3 +323,76 @@ def test_snapshot_restore_round_trip_through_json() -> None:
     assert second.breaker_state(TRADING) is OPEN
     clock.advance(5)
     assert [(c.scope, c.state) for c in second.tick()] == [(PRIVATE, HALF_OPEN)]
+
+
+# -- issue 11, point 3: reports count when the call happened, not when they arrive -----------
+
+
+def late(event: KrakenCallFailed, seconds_ago: float) -> KrakenCallFailed:
+    at = _EventClock.clock.now_ns - int(seconds_ago * NS)
+    return msgspec.structs.replace(event, ts_event=at, ts_init=at)
+
+
+def test_breaker_when_backlog_of_an_old_outage_is_drained_then_stays_closed() -> None:
+    """A classifier restarted ten minutes after an outage reads its reports: nothing opens."""
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock)
+    changes = []
+    for index in range(20):
+        changes += classifier.on_call_failed(late(fail("EService:Unavailable"), 600 - index))
+    assert changes == []
+    assert classifier.breaker_state(PRIVATE) is CLOSED
+
+
+def test_breaker_when_late_reports_age_out_then_counted_from_their_own_time() -> None:
+    """Four failures that happened 55 s ago leave the 60 s window 5 s later, although they
+    arrived only now."""
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock, consecutive_failures_to_trip=100)
+    for _ in range(4):
+        assert classifier.on_call_failed(late(fail("EAPI:Rate limit exceeded"), 55)) == []
+    clock.advance(10)
+    assert classifier.on_call_failed(fail("EAPI:Rate limit exceeded")) == []  # 1/1, not 5/5
+    assert classifier.breaker_state(PRIVATE) is CLOSED
+
+
+def test_breaker_when_report_is_late_but_inside_the_window_then_it_counts() -> None:
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock, consecutive_failures_to_trip=100)
+    changes = []
+    for _ in range(5):
+        changes += classifier.on_call_failed(late(fail("EAPI:Rate limit exceeded"), 30))
+    assert [c.state for c in changes] == [OPEN]
+
+
+# -- issue 11, point 2: no breaker stays half-open without a scheduled way out ---------------
+
+
+def test_breaker_when_half_open_and_nobody_probes_then_reopens_after_the_timeout() -> None:
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock, half_open_timeout_s=10.0)
+    trip(classifier, scope=PUBLIC)
+    clock.advance(5)
+    assert [c.state for c in classifier.tick()] == [HALF_OPEN]
+    clock.advance(9.9)
+    assert classifier.tick() == []
+    clock.advance(0.1)
+    changes = classifier.tick()
+    assert [(c.previous, c.state) for c in changes] == [(HALF_OPEN, OPEN)]
+    assert changes[0].retry_at_ns is not None  # it will be half-open again, for a new probe
+    assert "no probe" in changes[0].reason
+
+
+def test_breaker_when_half_open_then_a_call_sent_after_it_decides_without_probe_flag() -> None:
+    """The market-data WebSocket reconnect after kraken.ws turned half-open is a real test of
+    the service even though nobody flagged it as a probe."""
+    clock = ManualClock(start_ns=1_000_000 * NS)
+    classifier = engine(clock)
+    trip(classifier, scope=PUBLIC)
+    clock.advance(5)
+    classifier.tick()
+    in_flight = msgspec.structs.replace(ok(scope=PUBLIC), latency_ns=2 * NS)
+    assert classifier.on_call_succeeded(in_flight) == []  # sent before the half-open began
+    clock.advance(1)
+    changes = classifier.on_call_succeeded(ok(scope=PUBLIC))
+    assert [c.state for c in changes] == [CLOSED]

@@ -14,7 +14,8 @@ from actors.error_classifier.persistence import BreakerStore, snapshot_key
 from actors.error_classifier.shell import ErrorClassifierActor
 from bus.clock import ManualClock
 from bus.codec import MESSAGES, encode
-from bus.jetstream import BREAKERS_BUCKET
+from bus.jetstream import BREAKER_SNAPSHOTS_BUCKET, BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
+from bus.subjects import Subjects
 from bus.testing import MemoryBus, MemoryKeyValue
 from schemas import GalFridayConfig
 from schemas.config import BreakerConfig, ErrorClassifierConfig
@@ -22,6 +23,8 @@ from schemas.events import (
     BreakerState,
     CircuitBreakerStateChanged,
     ErrorStatistics,
+    ExchangeStatus,
+    ExchangeStatusChanged,
     KrakenCallFailed,
     OperationKind,
 )
@@ -37,8 +40,8 @@ CONFIG = GalFridayConfig(
 
 def unavailable(scope: str = PUBLIC) -> KrakenCallFailed:
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=ManualClock().now_ns,
+        ts_init=ManualClock().now_ns,
         scope=scope,
         endpoint="Ticker",
         operation=OperationKind.READ,
@@ -48,7 +51,10 @@ def unavailable(scope: str = PUBLIC) -> KrakenCallFailed:
 
 
 def actor() -> ErrorClassifierActor:
-    return ErrorClassifierActor(config=CONFIG, rng=random.Random(3), tick_interval_s=0.01)
+    # No network in unit tests: the public probe is covered by the integration tests.
+    return ErrorClassifierActor(
+        config=CONFIG, rng=random.Random(3), tick_interval_s=0.01, probe_public=False
+    )
 
 
 @pytest_asyncio.fixture
@@ -209,3 +215,67 @@ async def test_load_prefers_snapshots_and_falls_back_to_the_last_change() -> Non
     assert loaded["kraken.trading"] == snapshot
     assert msgspec.structs.astuple(loaded[PUBLIC])[:3] == (PUBLIC, BreakerState.OPEN, 7)
     assert "kraken.ws" not in loaded
+
+
+def exchange_status(status: ExchangeStatus, at_ns: int) -> ExchangeStatusChanged:
+    return ExchangeStatusChanged(
+        ts_event=at_ns,
+        ts_init=at_ns,
+        exchange="kraken",
+        status=status,
+        previous=None,
+        source="rest",
+        can_place=status is ExchangeStatus.ONLINE,
+        can_cancel=status is not ExchangeStatus.MAINTENANCE,
+    )
+
+
+async def test_a_lost_online_is_read_from_the_status_bucket_and_releases_the_hold(
+    bus: MemoryBus, running: ErrorClassifierActor
+) -> None:
+    """Issue 11, point 1: maintenance held the trading breaker; the ``online`` event never
+    arrived, but market-data keeps the current status in KV: the hold does not outlive it."""
+    now = bus.clock()
+    await bus.publish(
+        bus.subjects.exchange_status(), exchange_status(ExchangeStatus.MAINTENANCE, now)
+    )
+    assert running.core.breaker_state("kraken.trading") is BreakerState.OPEN
+    online = exchange_status(ExchangeStatus.ONLINE, now + 1)
+    await bus.bucket(EXCHANGE_STATUS_BUCKET).put("kraken", encode(online))
+    assert isinstance(bus.clock, ManualClock)
+    bus.clock.advance(running.status_refresh_s)
+    await eventually(lambda: running.core.breaker_state("kraken.trading") is BreakerState.CLOSED)
+
+
+async def test_a_stale_status_in_the_bucket_does_not_undo_a_newer_event(
+    bus: MemoryBus, running: ErrorClassifierActor
+) -> None:
+    now = bus.clock()
+    await bus.bucket(EXCHANGE_STATUS_BUCKET).put(
+        "kraken", encode(exchange_status(ExchangeStatus.ONLINE, now - 10))
+    )
+    await bus.publish(
+        bus.subjects.exchange_status(), exchange_status(ExchangeStatus.MAINTENANCE, now)
+    )
+    await running.refresh_exchange_status()
+    assert running.core.breaker_state("kraken.trading") is BreakerState.OPEN
+
+
+async def test_snapshots_live_in_their_own_bucket_not_among_the_breaker_states(
+    bus: MemoryBus, running: ErrorClassifierActor
+) -> None:
+    """Issue 11, point 7: readers of ``breakers`` (market-data, the router) find only state
+    changes there; the classifier's restore state is in ``breaker_snapshots``."""
+    await trip(bus)
+    assert await bus.bucket(BREAKERS_BUCKET).keys() == [PUBLIC]
+    assert PUBLIC in await bus.bucket(BREAKER_SNAPSHOTS_BUCKET).keys()
+
+
+def test_verdict_concurrency_follows_nats_handler_concurrency() -> None:
+    config = msgspec.structs.replace(
+        CONFIG, nats=msgspec.structs.replace(CONFIG.nats, handler_concurrency=7)
+    )
+    classifier = ErrorClassifierActor(config=config, probe_public=False)
+    subjects = Subjects("gf")
+    (verdicts,) = [s for s in classifier.subscriptions(subjects) if s.replies]
+    assert verdicts.concurrency == 7

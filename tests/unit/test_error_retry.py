@@ -42,8 +42,8 @@ def failed(
     probe: bool = False,
 ) -> KrakenCallFailed:
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=START_NS,
+        ts_init=START_NS,
         scope=scope,
         endpoint="Endpoint",
         operation=operation,
@@ -58,7 +58,12 @@ def failed(
 
 def succeeded(scope: str = "kraken.private") -> KrakenCallSucceeded:
     return KrakenCallSucceeded(
-        ts_event=1, ts_init=1, scope=scope, endpoint="Endpoint", operation=READ, latency_ns=1
+        ts_event=START_NS,
+        ts_init=START_NS,
+        scope=scope,
+        endpoint="Endpoint",
+        operation=READ,
+        latency_ns=1,
     )
 
 

@@ -25,8 +25,8 @@ def fail(
     *errors: str, scope: str = "kraken.trading", operation: OperationKind = OperationKind.PLACE
 ) -> KrakenCallFailed:
     return KrakenCallFailed(
-        ts_event=1,
-        ts_init=1,
+        ts_event=10_000 * NS,
+        ts_init=10_000 * NS,
         scope=scope,
         endpoint="AddOrder",
         operation=operation,
@@ -37,8 +37,8 @@ def fail(
 
 def ok(scope: str = "kraken.trading") -> KrakenCallSucceeded:
     return KrakenCallSucceeded(
-        ts_event=1,
-        ts_init=1,
+        ts_event=10_000 * NS,
+        ts_init=10_000 * NS,
         scope=scope,
         endpoint="AddOrder",
         operation=OperationKind.PLACE,
@@ -147,8 +147,8 @@ def test_statistics_track_breaker_transitions_and_time_open() -> None:
     assert classifier.get_error_statistics().breaker_open_ns == {"kraken.trading": 5 * NS}
     assert classifier.get_error_statistics().breaker_transitions == 2
     probe = KrakenCallSucceeded(
-        ts_event=1,
-        ts_init=1,
+        ts_event=10_000 * NS,
+        ts_init=10_000 * NS,
         scope="kraken.trading",
         endpoint="AddOrder",
         operation=OperationKind.PLACE,

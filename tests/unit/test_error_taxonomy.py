@@ -318,3 +318,26 @@ def test_classify_call_when_no_errors_at_all_then_unknown() -> None:
     result = classify_call(failed_call())
     assert result.category is C.UNKNOWN
     assert result.detail == "no error string"
+
+
+# -- issue 11: families and strings the official SDK and ccxt know ------------------------
+
+
+def test_classify_when_no_funding_method_then_funding() -> None:
+    result = classify_error("EFunding:No funding method")
+    assert (result.category, result.code) == (C.FUNDING, "EFunding:No funding method")
+
+
+@pytest.mark.parametrize(
+    "text", ["EAuth:Invalid otp", "EAuth:Something new", "EAuth: two factor required"]
+)
+def test_classify_when_unlisted_eauth_string_then_auth(text: str) -> None:
+    """The official SDK treats the whole ``EAuth:*`` family as unrecoverable auth failures."""
+    result = classify_error(text)
+    assert result.category is C.AUTH
+    assert result.severity is Severity.FATAL
+
+
+def test_classify_when_listed_eauth_string_then_its_own_category_wins() -> None:
+    assert classify_error("EAuth:Rate limit exceeded").category is C.RATE_LIMIT
+    assert classify_error("EAuth:Account unconfirmed").category is C.ACCOUNT
