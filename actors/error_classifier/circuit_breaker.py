@@ -67,6 +67,10 @@ class CircuitBreaker:
         self.lockout_until_ns: int | None = None
         self.status_hold: str | None = None
         self._probe_admitted_ns: int | None = None
+        self._half_open_from_ns = 0
+        """When the open period ended (``retry_at_ns``), not when a timer tick noticed it: a
+        call sent after it tested the service as it is now. Keeps replays independent of the
+        live timer's phase."""
 
     # -- inputs --------------------------------------------------------------------------
 
@@ -139,7 +143,7 @@ class CircuitBreaker:
         is now, whoever sent it). Calls sent earlier were in flight before the trip."""
         if self.state is not BreakerState.HALF_OPEN:
             return False
-        return probe or started_ns >= self.since_ns
+        return probe or started_ns >= self._half_open_from_ns
 
     def lockout(
         self, now_ns: int, *, event_ns: int | None = None
@@ -184,6 +188,7 @@ class CircuitBreaker:
             and now_ns >= self.retry_at_ns
         ):
             self._probe_admitted_ns = None
+            self._half_open_from_ns = self.retry_at_ns
             return self._move(BreakerState.HALF_OPEN, now_ns, "open period over", None)
         if (
             self.state is BreakerState.HALF_OPEN
@@ -232,6 +237,7 @@ class CircuitBreaker:
         self.status_hold = snapshot.status_hold
         self.consecutive_failures = snapshot.consecutive_failures
         self._probe_admitted_ns = None
+        self._half_open_from_ns = snapshot.since_ns
         self._calls.clear()
         self._failures.clear()
 
