@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench sim clean
+.PHONY: run test lint typecheck unit bench fuzz sim clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.error_classifier
 	$(BIN)/python -m bench.batch_router
 	$(BIN)/python -m bench.market_data
+	$(BIN)/python -m bench.actor_memory 120
+
+## hostile payloads against the running stack, large count (CI runs a small one in `make test`)
+fuzz: $(STAMP)
+	GF_FUZZ_COUNT=$${GF_FUZZ_COUNT:-10000} $(BIN)/pytest -q tests/fuzz tests/unit/test_schema_bounds.py
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)

@@ -32,6 +32,8 @@ from typing import Any, ClassVar
 import msgspec
 from nats.js.errors import KeyNotFoundError, NoKeysError
 
+from actors.market_data.holiday_table import SubprocessHolidayLoader
+from actors.market_data.holidays import HolidayCalendars
 from actors.market_data.publication import route_event
 from actors.market_data.service import EnhancedMarketDataService
 from actors.market_data.ticker_mapping import price_from_rest_ticker, price_from_ws_ticker
@@ -123,7 +125,14 @@ class MarketDataActor(Actor):
     async def start(self, context: BusContext) -> None:
         await super().start(context)
         config = context.config
-        service = EnhancedMarketDataService(config.market_data, context.clock, self._fetch_quote)
+        codes = config.market_data.holiday_calendars
+        service = EnhancedMarketDataService(
+            config.market_data,
+            context.clock,
+            self._fetch_quote,
+            # Built in a child process: this one never imports pandas (about 50 MB of RSS).
+            holidays=HolidayCalendars(codes, loader=SubprocessHolidayLoader(codes)),
+        )
         self._service = service
         await self._load_breakers()
         self._rest = KrakenRestClient(
