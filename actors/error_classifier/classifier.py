@@ -181,7 +181,8 @@ class KrakenErrorClassifier:
     def on_call_failed(self, event: KrakenCallFailed) -> Changes:
         now = self._clock()
         classification = classify_call(event)
-        self._budget.record_call(event.scope, now)
+        if event.transport_error not in NOT_SENT:
+            self._budget.record_call(event.scope, now, succeeded=False)
         self._statistics.record_call_outcome(
             scope=event.scope, endpoint=event.endpoint, succeeded=False
         )

@@ -14,7 +14,7 @@ from actors.error_classifier import (
     backoff_delay,
 )
 from bus.clock import ManualClock
-from schemas.config import ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
+from schemas.config import BreakerConfig, ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.queries import VerdictRequest
 
@@ -341,11 +341,22 @@ def test_budget_when_few_calls_then_floor_allows_first_retries_only() -> None:
     assert "budget" in engine.should_retry("EService:Busy", READ, 1).reason
 
 
-def test_budget_when_many_calls_then_ten_percent_of_calls() -> None:
+def test_budget_when_recent_calls_succeed_then_up_to_one_retry_per_call() -> None:
     clock = ManualClock(start_ns=START_NS)
     engine = classifier(clock)
-    for _ in range(100):
+    for _ in range(20):
         engine.on_call_succeeded(succeeded())
+    granted = sum(engine.should_retry("EService:Busy", READ, 1).retry for _ in range(30))
+    assert granted == 20
+
+
+def test_budget_when_most_recent_calls_failed_then_ten_percent_of_calls() -> None:
+    clock = ManualClock(start_ns=START_NS)
+    engine = classifier(clock, breakers=BreakerConfig(consecutive_failures_to_trip=1000))
+    for _ in range(94):
+        engine.on_call_succeeded(succeeded())
+    for _ in range(6):
+        engine.on_call_failed(failed("EService:Busy"))
     granted = sum(engine.should_retry("EService:Busy", READ, 1).retry for _ in range(30))
     assert granted == 10
 
