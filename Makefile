@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check .
 
 typecheck: $(STAMP)
-	$(BIN)/mypy schemas bus kraken actors
+	$(BIN)/mypy schemas bus kraken actors bench
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit

@@ -1,0 +1,27 @@
+"""Each benchmark runs end to end with tiny sizes, so `make bench` cannot rot unnoticed. No
+figure is asserted beyond "it measured something": timing belongs to the benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from bench import actor_memory, bus_throughput
+
+pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
+
+
+def test_bus_throughput_measures_every_available_mode() -> None:
+    best = bus_throughput.measure_all(events=500, rounds=1)
+    expected = {"raw", "runtime"}
+    if bus_throughput.faststream_installed():
+        expected |= {"faststream", "faststream-tuned"}
+    assert set(best) == expected
+    assert all(rate > 0 for rate in best.values())
+
+
+def test_actor_memory_reports_every_actor() -> None:
+    rss = asyncio.run(actor_memory.measure(seconds=1.0))
+    assert set(rss) == {"error-classifier", "market-data", "batch-router"}
+    assert all(mib > 0 for mib in rss.values())
