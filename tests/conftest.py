@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import msgspec
+import nats
 import pytest
+import pytest_asyncio
+from nats.aio.client import Client
 
 from schemas import GalFridayConfig, NatsConfig
 from tests.support.nats_server import NatsServer, running_nats_server
@@ -28,3 +31,11 @@ def bus_config(nats_server: NatsServer, subject_root: str) -> GalFridayConfig:
     """Defaults, pointed at the test server, under a root no other test uses."""
     nats = NatsConfig(url=nats_server.url, subject_root=subject_root)
     return msgspec.structs.replace(GalFridayConfig(), nats=nats)
+
+
+@pytest_asyncio.fixture
+async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
+    """A plain nats-py connection to the test server, for publishing and observing."""
+    connection = await nats.connect(bus_config.nats.url)
+    yield connection
+    await connection.drain()

@@ -18,7 +18,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
 
-import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -92,13 +91,6 @@ def legit_batch(batch_id: str) -> OrderBatchRequested:
 async def sim() -> AsyncIterator[RunningSim]:
     async with running_sim(SimOptions(seed=SEED % 1000)) as running:
         yield running
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest_asyncio.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import TypeVar
 
 import msgspec
-import nats
 import pytest
 import pytest_asyncio
 import yaml
@@ -162,13 +161,6 @@ async def sim() -> AsyncIterator[RunningSim]:
         for pair, price in SIM_PRICES.items():
             running.exchange.set_price(pair, price)
         yield running
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest_asyncio.fixture

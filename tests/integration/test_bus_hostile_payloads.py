@@ -8,7 +8,6 @@ import sys
 from collections.abc import AsyncIterator
 
 import msgspec
-import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -39,13 +38,6 @@ def deeply_nested(message: msgspec.Struct, depth: int = 5_000) -> bytes:
         return msgspec.msgpack.encode(fields)
     finally:
         sys.setrecursionlimit(limit)
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest_asyncio.fixture

@@ -55,13 +55,6 @@ async def raw_publish(url: str, subject: str, header_block: bytes, payload: byte
 
 
 @pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
-
-
-@pytest_asyncio.fixture
 async def probe(bus_config: GalFridayConfig) -> AsyncIterator[tuple[ProbeActor, ActorRunner]]:
     actor = ProbeActor()
     async with ActorRunner(actor, bus_config) as runner:

@@ -10,7 +10,6 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 import msgspec
-import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -32,13 +31,6 @@ from tests.support.probe_actor import ProbeActor, batch, quote
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.nats
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest_asyncio.fixture

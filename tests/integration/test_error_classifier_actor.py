@@ -9,14 +9,12 @@ import random
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import msgspec
 import nats
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
@@ -45,13 +43,6 @@ pytestmark = [pytest.mark.nats]
 
 PUBLIC = "kraken.public"
 ACTOR = ErrorClassifierActor.name
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 def with_breakers(config: GalFridayConfig, **breakers: float) -> GalFridayConfig:

@@ -10,7 +10,6 @@ from contextlib import asynccontextmanager
 from decimal import Decimal
 
 import msgspec
-import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -49,13 +48,6 @@ STALENESS_S = 0.4
 async def sim() -> AsyncIterator[RunningSim]:
     async with running_sim(SimOptions(tick_interval_s=0.05, heartbeat_interval_s=0.2)) as running:
         yield running
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import msgspec
-import nats
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -65,13 +64,6 @@ async def sim() -> AsyncIterator[RunningSim]:
         for pair, price in SIM_PRICES.items():
             running.exchange.set_price(pair, price)
         yield running
-
-
-@pytest_asyncio.fixture
-async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
-    connection = await nats.connect(bus_config.nats.url)
-    yield connection
-    await connection.drain()
 
 
 @pytest_asyncio.fixture
