@@ -218,6 +218,9 @@ class KrakenCallSucceeded(Event, frozen=True, kw_only=True, tag="kraken.call.suc
     latency_ns: int
     http_status: int | None = None
     probe: bool = False
+    call_id: str = ""
+    """Unique per call (set by the REST client); consumers count a call once per id. Empty:
+    an older producer, never deduplicated."""
 
 
 class KrakenCallFailed(Event, frozen=True, kw_only=True, tag="kraken.call.failed"):
@@ -233,6 +236,8 @@ class KrakenCallFailed(Event, frozen=True, kw_only=True, tag="kraken.call.failed
     """A failure that was not Kraken's answer: ``timeout``, ``connection``, ``http_5xx``,
     ``http_status``, ``non_json``, ``bad_shape`` or ``no_credentials``."""
     probe: bool = False
+    call_id: str = ""
+    """See :attr:`KrakenCallSucceeded.call_id`."""
 
 
 class BreakerState(enum.StrEnum):
