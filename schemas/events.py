@@ -20,6 +20,7 @@ __all__ = [
     "EventDeadLettered",
     "ExchangeStatus",
     "ExchangeStatusChanged",
+    "KillSwitchAcknowledged",
     "KrakenCallFailed",
     "KrakenCallSucceeded",
     "MarketSessionChanged",
@@ -265,6 +266,15 @@ class TradingHalted(Event, frozen=True, kw_only=True, tag="control.trading.halte
 class TradingResumed(Event, frozen=True, kw_only=True, tag="control.trading.resumed"):
     reason: str = ""
     by: str = ""
+
+
+class KillSwitchAcknowledged(Event, frozen=True, kw_only=True, tag="control.trading.acknowledged"):
+    """A router instance applied the kill switch's stored state (``galfriday halt`` waits for
+    these). ``revision`` is the control KV revision that state rests on (-1: unreadable)."""
+
+    instance: str
+    halted: bool
+    revision: int
 
 
 # -- errors ----------------------------------------------------------------------------------
