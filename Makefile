@@ -34,6 +34,7 @@ unit: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.bus_throughput
 	$(BIN)/python -m bench.error_classifier
+	$(BIN)/python -m bench.breakers
 	$(BIN)/python -m bench.batch_router
 	$(BIN)/python -m bench.market_data
 	$(BIN)/python -m bench.actor_memory 120

@@ -42,6 +42,9 @@ class JetStreamConsumer:
     deliver: Literal["all", "new", "last_per_subject"] = "all"
     """Where a newly created durable starts: the whole stream, only new messages, or the
     latest message of each subject (current state) and then new ones."""
+    inactive_threshold_s: float | None = None
+    """Let the server delete the consumer after this long without a client: for a consumer
+    per instance (its name carries the instance id), which a killed process leaves behind."""
 
 
 @dataclass(frozen=True)

@@ -171,6 +171,7 @@ class ActorRunner:
                 ack_wait=consumer.ack_wait_s,
                 deliver_policy=_DELIVER_POLICIES[consumer.deliver],
                 max_ack_pending=max(subscription.concurrency * 4, 16),
+                inactive_threshold=consumer.inactive_threshold_s,
             ),
         )
         self._pull_subscriptions.append(pull)

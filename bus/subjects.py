@@ -110,6 +110,10 @@ class Subjects:
     def kill_switch(self) -> str:
         return self._join("control", "kill")
 
+    def kill_switch_ack(self) -> str:
+        """Routers' acknowledgements of the kill switch (core NATS, outside every stream)."""
+        return self._join("control", "kill", "ack")
+
     def dlq(self, actor: str) -> str:
         return self._join("dlq", actor)
 

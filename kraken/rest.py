@@ -17,6 +17,7 @@ import contextlib
 import logging
 import time
 import urllib.parse
+import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -177,8 +178,12 @@ class KrakenRestClient:
         sleeper: Sleeper = asyncio.sleep,
         nonces: NonceSource = PROCESS_NONCES,
         pairs: PairRegistry | None = None,
+        call_id_prefix: str | None = None,
     ) -> None:
         self.config = config
+        # Call ids are unique across processes and restarts; ``call_id_prefix`` pins them.
+        self._call_id_prefix = call_id_prefix or uuid.uuid4().hex[:16]
+        self._calls_reported = 0
         self.credentials = credentials
         self.pairs = pairs
         self._clock = clock
@@ -549,6 +554,8 @@ class KrakenRestClient:
         if self._on_call is None:
             return
         now = self._clock()
+        self._calls_reported += 1
+        call_id = f"{self._call_id_prefix}:{self._calls_reported}"
         event: KrakenCallSucceeded | KrakenCallFailed
         if isinstance(result, KrakenOk):
             event = KrakenCallSucceeded(
@@ -560,6 +567,7 @@ class KrakenRestClient:
                 latency_ns=result.latency_ns,
                 http_status=result.http_status,
                 probe=probe,
+                call_id=call_id,
             )
         else:
             event = KrakenCallFailed(
@@ -574,6 +582,7 @@ class KrakenRestClient:
                 outcome_unknown=result.outcome_unknown,
                 transport_error=result.transport_error,
                 probe=probe,
+                call_id=call_id,
             )
         try:
             self._on_call(event)

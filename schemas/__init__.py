@@ -40,6 +40,7 @@ from schemas.events import (
     EventDeadLettered,
     ExchangeStatus,
     ExchangeStatusChanged,
+    KillSwitchAcknowledged,
     KrakenCallFailed,
     KrakenCallSucceeded,
     MarketSessionChanged,
@@ -95,6 +96,7 @@ AnyEvent = (
     | TradingResumed
     | ErrorStatistics
     | EventDeadLettered
+    | KillSwitchAcknowledged
 )
 """Every event type; the codec decodes any bus event with this union."""
 
@@ -130,6 +132,7 @@ __all__ = [
     "ExchangeStatusReply",
     "ExecutionConfig",
     "GalFridayConfig",
+    "KillSwitchAcknowledged",
     "KrakenCallFailed",
     "KrakenCallSucceeded",
     "KrakenConfig",

@@ -248,6 +248,8 @@ class ErrorClassifierConfig(_Config, frozen=True, kw_only=True):
     )
     """Per-category override of the delay strategy, e.g. ``{rate_limit: linear}``."""
     statistics_interval_s: PositiveFloat = 10.0
+    lease_ttl_s: PositiveFloat = 3.0
+    """Active/standby lease: a standby takes over after the holder left it unrenewed this long."""
 
     def __post_init__(self) -> None:
         check_known("strategies", self.strategies, ERROR_CATEGORIES, "error category")

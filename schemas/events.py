@@ -20,6 +20,7 @@ __all__ = [
     "EventDeadLettered",
     "ExchangeStatus",
     "ExchangeStatusChanged",
+    "KillSwitchAcknowledged",
     "KrakenCallFailed",
     "KrakenCallSucceeded",
     "MarketSessionChanged",
@@ -218,6 +219,9 @@ class KrakenCallSucceeded(Event, frozen=True, kw_only=True, tag="kraken.call.suc
     latency_ns: int
     http_status: int | None = None
     probe: bool = False
+    call_id: str = ""
+    """Unique per call (set by the REST client); consumers count a call once per id. Empty:
+    an older producer, never deduplicated."""
 
 
 class KrakenCallFailed(Event, frozen=True, kw_only=True, tag="kraken.call.failed"):
@@ -233,6 +237,8 @@ class KrakenCallFailed(Event, frozen=True, kw_only=True, tag="kraken.call.failed
     """A failure that was not Kraken's answer: ``timeout``, ``connection``, ``http_5xx``,
     ``http_status``, ``non_json``, ``bad_shape`` or ``no_credentials``."""
     probe: bool = False
+    call_id: str = ""
+    """See :attr:`KrakenCallSucceeded.call_id`."""
 
 
 class BreakerState(enum.StrEnum):
@@ -260,6 +266,15 @@ class TradingHalted(Event, frozen=True, kw_only=True, tag="control.trading.halte
 class TradingResumed(Event, frozen=True, kw_only=True, tag="control.trading.resumed"):
     reason: str = ""
     by: str = ""
+
+
+class KillSwitchAcknowledged(Event, frozen=True, kw_only=True, tag="control.trading.acknowledged"):
+    """A router instance applied the kill switch's stored state (``galfriday halt`` waits for
+    these). ``revision`` is the control KV revision that state rests on (-1: unreadable)."""
+
+    instance: str
+    halted: bool
+    revision: int
 
 
 # -- errors ----------------------------------------------------------------------------------

@@ -176,6 +176,11 @@ class KillSwitch:
     def active(self) -> bool:
         return self._halted or not self._known
 
+    @property
+    def revision(self) -> int:
+        """The KV revision the known state rests on; -1 while unreadable."""
+        return self._revision if self._known else -1
+
     def on_event(self, event: TradingHalted | TradingResumed) -> None:
         if isinstance(event, TradingHalted):
             self._halted = True
@@ -184,6 +189,7 @@ class KillSwitch:
         read = await self.reader.read(context, KILL_SWITCH_KEY)
         if not read.readable:
             self._known = False
+            self._revision = -1  # a recreated bucket starts again at revision 1
             return
         if read.revision < self._revision or (read.revision == self._revision and self._known):
             return

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -41,6 +42,7 @@ from schemas.events import (
     BatchCompleted,
     BatchRejected,
     CircuitBreakerStateChanged,
+    KillSwitchAcknowledged,
     KrakenCallFailed,
     KrakenCallSucceeded,
     OrderBatchRequested,
@@ -96,6 +98,8 @@ class BatchRouterActor(Actor):
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
     _dead_mans_switch_armed: bool = field(default=False, init=False, repr=False)
     _confirming: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
+    """Names this process in kill-switch acknowledgements."""
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -325,9 +329,28 @@ class BatchRouterActor(Actor):
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
         self.market.on_kill_switch(event)
         await self._confirm_from_store()
+        await self._acknowledge_kill_switch()
 
     async def on_trading_resumed(self, event: TradingResumed, delivery: Delivery) -> None:
         await self._confirm_from_store()  # only the stored state lifts a halt
+        await self._acknowledge_kill_switch()
+
+    async def _acknowledge_kill_switch(self) -> None:
+        """Tell ``galfriday halt`` which state this instance now applies, and on which KV
+        revision it rests (a halt the CLI stored at revision r is applied once r is reached)."""
+        kill_switch = self.market.kill_switch
+        now = self.context.clock()
+        ack = KillSwitchAcknowledged(
+            ts_event=now,
+            ts_init=now,
+            instance=self.instance,
+            halted=kill_switch.active,
+            revision=kill_switch.revision,
+        )
+        try:
+            await self.context.publish(self.context.subjects.kill_switch_ack(), ack)
+        except Exception:
+            _log.exception("kill_switch.ack_failed")
 
     # -- views -----------------------------------------------------------------------------
 
@@ -350,6 +373,7 @@ class BatchRouterActor(Actor):
             "dead_mans_switch_armed": self._dead_mans_switch_armed,
             "verdicts_unanswered": 0 if self._verdicts is None else self._verdicts.unanswered,
             "call_reports_dropped": self._call_reports_dropped,
+            "instance": self.instance,
         }
         unreadable = set(self._breakers.reader.unreadable)
         if self._market is not None:

@@ -37,17 +37,27 @@ class StoredStateReader:
         self.bucket = bucket
         self.unreadable: set[str] = set()
         self._reported: set[tuple[str, object]] = set()
+        self._written: set[str] = set()
+        """Keys read with a revision: they can never again be "never written"."""
 
     async def read(self, context: BusContext, key: str) -> StoredRead:
         try:
             store = await context.key_value(self.bucket)
             entry = await store.get(key)
-        except (KeyNotFoundError, KeyDeletedError):
+        except (KeyNotFoundError, KeyDeletedError) as e:
+            marker = getattr(e, "entry", None)  # a delete/purge marker has a revision
+            revision = int(getattr(marker, "revision", 0) or 0)
+            if revision == 0 and key in self._written:
+                # Written once, now without any history: the bucket was deleted or recreated,
+                # and "never written" would be a guess.
+                return self._unreadable(key, "vanished", "history gone (bucket deleted?)")
             self._readable(key)
-            return StoredRead(readable=True, revision=0, event=None)
+            return StoredRead(readable=True, revision=revision, event=None)
         except Exception as e:
             return self._unreadable(key, type(e).__name__, f"read failed: {type(e).__name__}")
         revision = int(getattr(entry, "revision", 0) or 0)
+        if revision > 0:
+            self._written.add(key)
         value = getattr(entry, "value", None)
         if not value:  # a purge or delete marker: nothing stored
             self._readable(key)

@@ -1,8 +1,14 @@
 """The error-classifier actor: binds :class:`KrakenErrorClassifier` to the bus.
 
-- Kraken call events (JetStream, in order) feed the breakers and the statistics.
+Active/standby: every instance consumes every call report and status change through its own
+consumer (so a standby's windows are as warm as the active's), but only the holder of the
+``leases`` KV key (see :mod:`actors.error_classifier.lease`) publishes transitions and
+statistics, probes ``kraken.public`` and answers verdicts. Two instances behave like one.
+
+- Kraken call events (JetStream, in order) feed the breakers and the statistics; a call id
+  seen before (a redelivery) is not counted again.
 - Exchange-status changes (JetStream, in order) hold or release breakers.
-- Verdict requests (core request/reply, queue group) are answered from the core.
+- Verdict requests (core request/reply) reach every instance; only the active one answers.
 - Every breaker transition is published durably on ``breaker.<scope>`` and stored in the KV
   bucket ``breakers`` (see :mod:`actors.error_classifier.persistence`); the state is restored
   from there on start.
@@ -18,8 +24,9 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,17 +34,26 @@ import msgspec
 from nats.js.errors import KeyNotFoundError
 
 from actors.error_classifier.categories import SCOPE_PUBLIC
+from actors.error_classifier.circuit_breaker import BreakerSnapshot
 from actors.error_classifier.classifier import KrakenErrorClassifier
+from actors.error_classifier.lease import Lease
 from actors.error_classifier.metrics import record_breaker_transition, record_call
 from actors.error_classifier.persistence import BreakerStore
+from actors.error_classifier.seen_calls import SeenCalls
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
 from bus.codec import MESSAGES
-from bus.jetstream import BREAKER_SNAPSHOTS_BUCKET, BREAKERS_BUCKET, EXCHANGE_STATUS_BUCKET
+from bus.jetstream import (
+    BREAKER_SNAPSHOTS_BUCKET,
+    BREAKERS_BUCKET,
+    EXCHANGE_STATUS_BUCKET,
+    LEASES_BUCKET,
+)
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.rest import KrakenRestClient
 from schemas import GalFridayConfig
 from schemas.events import (
+    BreakerState,
     CircuitBreakerStateChanged,
     ExchangeStatusChanged,
     KrakenCallFailed,
@@ -51,6 +67,8 @@ _LOGGER = logging.getLogger(__name__)
 _NS_PER_S = 1_000_000_000
 # nats-py raises KeyNotFoundError; ``bus.testing.MemoryKeyValue`` raises KeyError.
 _ABSENT = (KeyNotFoundError, KeyError)
+_CONSUMER_LINGER_S = 120.0
+"""How long the server keeps a gone instance's own consumers."""
 
 
 @dataclass
@@ -65,7 +83,8 @@ class ErrorClassifierActor(Actor):
     """How often the current exchange status is re-read from KV."""
     probe_public: bool = True
     """Probe ``kraken.public`` (SystemStatus on ``kraken.rest_url``) while it is half-open."""
-    """How often the current exchange status is re-read from KV."""
+    lease_clock: Callable[[], int] = time.monotonic_ns
+    """Measures the lease's durations (only differences of its own readings matter)."""
     _core: KrakenErrorClassifier | None = field(default=None, init=False, repr=False)
     _store: BreakerStore | None = field(default=None, init=False, repr=False)
     _outbox: list[CircuitBreakerStateChanged] = field(default_factory=list, init=False)
@@ -80,6 +99,10 @@ class ErrorClassifierActor(Actor):
     )
     _probes_sent: int = field(default=0, init=False)
     _instance: str = field(default_factory=lambda: uuid.uuid4().hex[:12], init=False)
+    _lease: Lease | None = field(default=None, init=False, repr=False)
+    _lease_task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _seen: SeenCalls = field(default_factory=SeenCalls, init=False, repr=False)
+    _transitions_dropped: int = field(default=0, init=False)
 
     @property
     def core(self) -> KrakenErrorClassifier:
@@ -93,8 +116,13 @@ class ErrorClassifierActor(Actor):
             Subscription(
                 subjects.kraken_calls_all(),
                 (KrakenCallSucceeded, KrakenCallFailed),
+                # One consumer per instance: a shared one would split the calls between them.
                 consumer=JetStreamConsumer(
-                    "calls", max_deliver=3, backoff_s=(0.2, 1.0), deliver="new"
+                    f"calls_{self._instance}",
+                    max_deliver=3,
+                    backoff_s=(0.2, 1.0),
+                    deliver="new",
+                    inactive_threshold_s=_CONSUMER_LINGER_S,
                 ),
             ),
             Subscription(
@@ -102,16 +130,17 @@ class ErrorClassifierActor(Actor):
                 (ExchangeStatusChanged,),
                 consumer=JetStreamConsumer(
                     # The last status first: a first start learns an ongoing maintenance.
-                    "status",
+                    f"status_{self._instance}",
                     max_deliver=3,
                     backoff_s=(0.2, 1.0),
                     deliver="last_per_subject",
+                    inactive_threshold_s=_CONSUMER_LINGER_S,
                 ),
             ),
             Subscription(
+                # No queue group: every instance gets each request, only the active answers.
                 subjects.verdict(),
                 (VerdictRequest,),
-                queue=self.name,
                 concurrency=self.config.nats.handler_concurrency,
                 replies=True,
             ),
@@ -133,6 +162,15 @@ class ErrorClassifierActor(Actor):
                 "breakers.restored %s",
                 " ".join(f"{s.scope}={s.state}" for s in self._core.snapshot()),
             )
+        self._lease = Lease(
+            await context.key_value(LEASES_BUCKET),
+            key=self.name,
+            holder=self._instance,
+            ttl_s=self.config.errors.lease_ttl_s,
+            clock=self.lease_clock,
+        )
+        await self._lease.step()
+        _LOGGER.info("lease.%s instance=%s", self.role, self._instance)
         await self._emit(self._core.tick(context.clock()))
         await self.refresh_exchange_status()
         self._kraken = KrakenRestClient(
@@ -143,8 +181,14 @@ class ErrorClassifierActor(Actor):
         )
         await self._kraken.open()
         self._timer = asyncio.create_task(self._run_timer(), name="error-classifier-timer")
+        self._lease_task = asyncio.create_task(self._run_lease(), name="error-classifier-lease")
 
     async def stop(self) -> None:
+        if self._lease_task is not None:
+            self._lease_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lease_task
+            self._lease_task = None
         if self._timer is not None:
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -160,16 +204,22 @@ class ErrorClassifierActor(Actor):
             self._kraken = None
         if self._core is not None:
             await self._flush()
+        if self._lease is not None:
+            await self._lease.release()
 
     # -- handlers --------------------------------------------------------------------------
 
     async def on_kraken_call_succeeded(
         self, event: KrakenCallSucceeded, delivery: Delivery
     ) -> None:
+        if not self._seen.first_time(event.call_id):
+            return
         record_call(event)
         await self._emit(self.core.on_call_succeeded(event))
 
     async def on_kraken_call_failed(self, event: KrakenCallFailed, delivery: Delivery) -> None:
+        if not self._seen.first_time(event.call_id):
+            return
         record_call(event)
         await self._emit(self.core.on_call_failed(event))
 
@@ -194,8 +244,71 @@ class ErrorClassifierActor(Actor):
         if isinstance(event, ExchangeStatusChanged):
             await self._emit(self.core.on_exchange_status(event))
 
-    async def on_verdict_request(self, request: VerdictRequest, delivery: Delivery) -> RetryVerdict:
+    async def on_verdict_request(
+        self, request: VerdictRequest, delivery: Delivery
+    ) -> RetryVerdict | None:
+        if not self.active:
+            return None  # the active instance answers; a reply from here could disagree
         return self.core.verdict(request, self.context.clock())
+
+    # -- active/standby ----------------------------------------------------------------------
+
+    @property
+    def active(self) -> bool:
+        return self._lease is None or self._lease.active()
+
+    @property
+    def role(self) -> str:
+        return "active" if self.active else "standby"
+
+    async def _run_lease(self) -> None:
+        lease = self._lease
+        assert lease is not None
+        while True:
+            await asyncio.sleep(lease.renew_interval_s)
+            try:
+                await self.lease_step()
+            except Exception:
+                _LOGGER.exception("lease.step_failed")
+
+    async def lease_step(self) -> None:
+        """Renew or watch the lease (the lease task's step); take over when it was won."""
+        lease = self._lease
+        assert lease is not None
+        was_active = self.active
+        if await lease.step() and not was_active:
+            await self.take_over()
+
+    async def take_over(self) -> None:
+        """Become the active instance: adopt the breaker state the previous one stored, and
+        publish whatever this instance knows better (a transition it made while standby that
+        the stored state does not show)."""
+        store = self._store
+        assert store is not None
+        core = self.core
+        own = {snapshot.scope: snapshot for snapshot in core.snapshot()}
+        stored = {snapshot.scope: snapshot for snapshot in await store.load_snapshots()}
+        adopt = [
+            snapshot
+            for scope, snapshot in stored.items()
+            if scope not in own
+            or snapshot.state is not BreakerState.CLOSED
+            or own[scope].state is not BreakerState.CLOSED
+        ]
+        # Both CLOSED: this instance saw the same calls; keeping its windows keeps a
+        # half-counted outage counted.
+        core.restore(adopt)
+        _LOGGER.info(
+            "lease.took_over instance=%s adopted=%s",
+            self._instance,
+            " ".join(f"{s.scope}={s.state}" for s in adopt) or "-",
+        )
+        for snapshot in core.snapshot():
+            change = await store.load_change(snapshot.scope)
+            previous = BreakerState.CLOSED if change is None else change.state
+            if previous is not snapshot.state:
+                self._outbox.append(_republished(snapshot, previous, self.context.clock()))
+        await self.tick_once(self.context.clock())
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -215,7 +328,11 @@ class ErrorClassifierActor(Actor):
             },
             "transitions_pending": len(self._outbox),
             "transitions_published": self._published,
+            "transitions_dropped_as_standby": self._transitions_dropped,
             "publish_failures": self._publish_failures,
+            "role": self.role,
+            "instance": self._instance,
+            "duplicate_calls_ignored": self._seen.duplicates,
         }
 
     def stats(self) -> dict[str, Any]:
@@ -234,8 +351,13 @@ class ErrorClassifierActor(Actor):
             await self._flush()
 
     async def _flush(self) -> None:
-        """Publish and store pending transitions in order; stop at the first failure."""
+        """Publish and store pending transitions in order; stop at the first failure.
+        A standby publishes nothing: the active instance makes the same transitions."""
         async with self._flush_lock:
+            if not self.active:
+                self._transitions_dropped += len(self._outbox)
+                self._outbox.clear()
+                return
             while self._outbox:
                 change = self._outbox[0]
                 try:
@@ -299,6 +421,8 @@ class ErrorClassifierActor(Actor):
         re-opens after ``half_open_timeout_s`` without an answer."""
         if not self.probe_public or (self._probe is not None and not self._probe.done()):
             return
+        if not self.active:
+            return
         if self.core.admit_probe(SCOPE_PUBLIC, now_ns):
             self._probe = asyncio.create_task(self._probe_public(), name="public-probe")
 
@@ -320,12 +444,30 @@ class ErrorClassifierActor(Actor):
                 _LOGGER.exception("probe.report_publish_failed scope=%s", report.scope)
 
     async def _publish_statistics(self, now_ns: int) -> None:
+        if not self.active:
+            return
         statistics = self.core.get_error_statistics(now_ns)
         await self.context.publish_durable(
             self.context.subjects.error_statistics(),
             statistics,
             msg_id=f"error-statistics-{now_ns}",
         )
+
+
+def _republished(
+    snapshot: BreakerSnapshot, previous: BreakerState, now_ns: int
+) -> CircuitBreakerStateChanged:
+    return CircuitBreakerStateChanged(
+        ts_event=now_ns,
+        ts_init=now_ns,
+        scope=snapshot.scope,
+        state=snapshot.state,
+        previous=previous,
+        reason=f"takeover: {snapshot.reason}"[:200],
+        since_ns=snapshot.since_ns,
+        retry_at_ns=snapshot.retry_at_ns,
+        open_count=snapshot.open_count,
+    )
 
 
 def build_actor(config: GalFridayConfig) -> ErrorClassifierActor:

@@ -38,6 +38,7 @@ class ProcessStack:
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra config sections, merged over the stack's own (e.g. ``{"execution": {...}}``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    killed: set[str] = field(default_factory=set)
     _logs: list[BinaryIO] = field(default_factory=list)
 
     @property
@@ -58,6 +59,12 @@ class ProcessStack:
         return path
 
     def start(self, names: Iterable[str] = ACTOR_NAMES) -> None:
+        for name in names:
+            self.start_instance(name, name)
+
+    def start_instance(self, key: str, actor: str) -> subprocess.Popen[bytes]:
+        """One more process of ``actor``, known (and logged) as ``key``: several instances of
+        one actor run side by side under different keys."""
         config = self.config_path()
         env = {
             **os.environ,
@@ -65,16 +72,16 @@ class ProcessStack:
             "KRAKEN_API_KEY": DEFAULT_API_KEY,
             "KRAKEN_API_SECRET": DEFAULT_API_SECRET,
         }
-        for name in names:
-            log = (self.workdir / f"{name}.log").open("wb")
-            self._logs.append(log)
-            self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "actors.cli.main", "actor", name],
-                cwd=REPO_ROOT,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+        log = (self.workdir / f"{key}.log").open("wb")
+        self._logs.append(log)
+        self.processes[key] = process = subprocess.Popen(
+            [sys.executable, "-m", "actors.cli.main", "actor", actor],
+            cwd=REPO_ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        return process
 
     async def wait_healthy(self, client: Client, timeout: float = 60.0) -> None:
         async with asyncio.timeout(timeout):
@@ -97,8 +104,14 @@ class ProcessStack:
         return {
             name: code
             for name, process in self.processes.items()
-            if (code := process.poll()) is not None
+            if (code := process.poll()) is not None and name not in self.killed
         }
+
+    def kill(self, key: str, sig: int = signal.SIGKILL) -> None:
+        """Kill one process on purpose (it no longer counts as an unexpected exit)."""
+        self.killed.add(key)
+        self.processes[key].send_signal(sig)
+        self.processes[key].wait(timeout=10)
 
     def raise_if_exited(self) -> None:
         if gone := self.exited():
