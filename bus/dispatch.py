@@ -123,6 +123,7 @@ class Dispatcher:
             received_ns=received_ns,
             num_delivered=1 if subscription.consumer is None else msg.metadata.num_delivered,
             reply=msg.reply if subscription.consumer is None else "",
+            stream_seq=0 if subscription.consumer is None else msg.metadata.sequence.stream,
         )
         if problem:
             await self._dead_letter(msg, delivery, subscription, problem)

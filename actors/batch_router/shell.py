@@ -12,10 +12,11 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from actors.batch_router.batch_claims import BatchClaims, ClaimKind
 from actors.batch_router.bus_ports import (
     BusBreakerView,
     BusEventSink,
@@ -24,8 +25,10 @@ from actors.batch_router.bus_ports import (
 )
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
+from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
+from bus.jetstream import BATCHES_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.credentials import Credentials, load_credentials
@@ -37,6 +40,7 @@ from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from schemas.config import ConfigError, GalFridayConfig, KrakenConfig
 from schemas.events import (
     BatchCompleted,
+    BatchRejected,
     CircuitBreakerStateChanged,
     KrakenCallFailed,
     KrakenCallSucceeded,
@@ -74,6 +78,7 @@ class BatchRouterActor(Actor):
     max_deliver: int = 10
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
+    _claims: BatchClaims | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
     _verdicts: BusVerdictSource | None = field(default=None, init=False, repr=False)
@@ -117,6 +122,16 @@ class BatchRouterActor(Actor):
             BusEventSink(context),
             context.clock,
             asyncio.sleep,
+        )
+        self._claims = BatchClaims(
+            await context.key_value(BATCHES_BUCKET),
+            owner=self._call_id_prefix,
+            clock=context.clock,
+            sleep=asyncio.sleep,
+            lease_s=execution.batch_ack_wait_s,
+            in_flight_s=execution.placement_deadline_s,
+            margin_s=execution.absent_margin_s,
+            retention_s=execution.batch_id_retention_days * 86_400,
         )
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
         if execution.dead_mans_switch:
@@ -233,14 +248,15 @@ class BatchRouterActor(Actor):
             # Redelivered while this process still works on it: finish that one, then ack.
             await asyncio.shield(running)
             return
-        processor = self.processor
-        task = asyncio.create_task(processor.process(event, resume=delivery.redelivered))
-        self._in_flight[event.batch_id] = task
-        try:
-            completed = await asyncio.shield(task)
-        finally:
-            if task.done():
-                self._in_flight.pop(event.batch_id, None)
+        if event.validate_only:  # places nothing: no run to fence, the id stays free
+            completed = await self._run_batch(
+                event, self.processor.process(event, resume=delivery.redelivered)
+            )
+        else:
+            result = await self._claimed_run(event, delivery)
+            if result is None:
+                return
+            completed = result
         record_batch(completed)
         _log.info(
             "batch.completed batch_id=%s placed=%d rejected=%d failed=%d resumed=%s",
@@ -249,6 +265,87 @@ class BatchRouterActor(Actor):
             completed.rejected,
             completed.failed,
             delivery.redelivered,
+        )
+
+    async def _claimed_run(
+        self, event: OrderBatchRequested, delivery: Delivery
+    ) -> BatchCompleted | None:
+        """Claim the batch (once-ever id, fenced lease), then run it while the lease holds."""
+        claims = self.claims
+        claim = await claims.claim(event.batch_id, delivery.stream_seq)
+        if claim.kind is ClaimKind.DUPLICATE:
+            await self._reject_duplicate(event, delivery)
+            return None
+        if claim.kind is ClaimKind.DONE:
+            return None  # completed before; only the ack was missing
+        lease = claim.lease
+        assert lease is not None
+        record = claim.record
+        keeper = asyncio.create_task(
+            lease.keep_alive(lambda: self._abandon(event.batch_id)),
+            name=f"lease:{event.batch_id}",
+        )
+        try:
+            wait_s = (claim.settle_until_ns - self.context.clock()) / _NS
+            if wait_s > 0:
+                # The previous owner's orders may land until then: look them up afterwards.
+                _log.info("batch.settling batch_id=%s wait_s=%.1f", event.batch_id, wait_s)
+                await asyncio.wait({keeper}, timeout=wait_s)
+            if lease.lost is not None:
+                raise OwnershipLost(f"batch {event.batch_id}: lease lost while settling")
+            completed = await self._run_batch(
+                event,
+                self.processor.process(
+                    event,
+                    resume=claim.kind is ClaimKind.RESUME,
+                    run_id=record.run_id,
+                    run_started_ns=record.started_ns,
+                    fence=lease,
+                ),
+            )
+        except BaseException as e:
+            if lease.lost is not None or _holds_ownership_lost(e):
+                # Stop at once, unacked: the batch belongs to whoever holds the lease now.
+                raise OwnershipLost(f"batch {event.batch_id}: ownership lost, stopped") from None
+            raise
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        with contextlib.suppress(OwnershipLost):
+            await lease.finish()
+        return completed
+
+    def _abandon(self, batch_id: str) -> None:
+        _log.warning("batch.abandoned batch_id=%s reason=lease_lost", batch_id)
+        running = self._in_flight.get(batch_id)
+        if running is not None:
+            running.cancel()
+
+    async def _run_batch(
+        self, event: OrderBatchRequested, work: Coroutine[Any, Any, BatchCompleted]
+    ) -> BatchCompleted:
+        task = asyncio.create_task(work)
+        self._in_flight[event.batch_id] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._in_flight.pop(event.batch_id, None)
+
+    async def _reject_duplicate(self, event: OrderBatchRequested, delivery: Delivery) -> None:
+        now = self.context.clock()
+        _log.warning("batch.duplicate batch_id=%s", event.batch_id)
+        await self.context.publish_durable(
+            self.context.subjects.batch_rejected(),
+            BatchRejected(
+                ts_event=now,
+                ts_init=now,
+                batch_id=event.batch_id,
+                reason="duplicate_batch_id: this batch id was executed already; nothing was sent",
+                order_count=len(event.orders),
+            ),
+            msg_id=f"{event.batch_id}:duplicate:{delivery.stream_seq}",
         )
 
     async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
@@ -283,6 +380,12 @@ class BatchRouterActor(Actor):
         return self._processor
 
     @property
+    def claims(self) -> BatchClaims:
+        if self._claims is None:
+            raise RuntimeError("batch-router is not started")
+        return self._claims
+
+    @property
     def market(self) -> BusMarketView:
         if self._market is None:
             raise RuntimeError("batch-router is not started")
@@ -306,6 +409,14 @@ class BatchRouterActor(Actor):
         if self._processor is not None:
             report.update(self._processor.get_performance_statistics())
         return report
+
+
+def _holds_ownership_lost(error: BaseException) -> bool:
+    if isinstance(error, OwnershipLost):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return any(_holds_ownership_lost(inner) for inner in error.exceptions)
+    return False
 
 
 def resolve_credentials(config: KrakenConfig) -> Credentials:
