@@ -5,6 +5,7 @@ executed once, ownership fencing."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -14,10 +15,11 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from bus import Subjects
+from bus import Subjects, encode
+from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import LateLandingFault, RunningSim, SimOptions, running_sim
 from schemas import GalFridayConfig
-from schemas.events import OrderOutcome
+from schemas.events import BatchCompleted, BatchRejected, OrderOutcome
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.integration.test_batch_router_actor import (
     SIM_PRICES,
@@ -28,6 +30,8 @@ from tests.integration.test_batch_router_actor import (
     start_router,
     submit,
 )
+from tests.support.sim import SimClient
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
 
@@ -122,3 +126,85 @@ async def test_order_landing_after_its_deadline_is_refused_and_reported_not_plac
     placed = [r.cl_ord_id for r in completed.results if r.outcome is OrderOutcome.PLACED]
     assert sorted(placed) == sorted(entry.cl_ord_id for entry in sim.exchange.ledger())
     assert len(sim.exchange.ledger()) <= 1
+
+
+# -- batch ids executed once --------------------------------------------------------------------
+
+
+async def test_same_batch_id_after_the_dedup_window_is_rejected_and_sends_nothing(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
+) -> None:
+    """A second publish the stream's duplicate window no longer catches (another msg id here):
+    refused at once with ``duplicate_batch_id``; no order reaches the exchange."""
+    _, runner = await start_router(fast_config(bus_config, sim), client, prices=False)
+    try:
+        batch = batch_of("once", [market_buy(), market_buy()], BatchStrategy.SEQUENTIAL)
+        await submit(client, runner.subjects, batch)
+        await observer.completed("once")
+        add_calls = sim.exchange.request_counts().get("AddOrder", 0)
+        await client.jetstream().publish(
+            runner.subjects.batch_requested(),
+            encode(batch),
+            headers={MSG_ID_HEADER: "once-again-after-the-window"},
+        )
+        await eventually(lambda: bool(observer.of_type(BatchRejected)), timeout=20)
+    finally:
+        await runner.stop()
+    [rejected] = observer.of_type(BatchRejected)
+    assert rejected.reason.startswith("duplicate_batch_id")
+    assert len(sim.exchange.ledger()) == 2
+    assert sim.exchange.request_counts().get("AddOrder", 0) == add_calls
+    assert len(observer.of_type(BatchCompleted)) == 1
+
+
+# -- reconciliation tied to the request ---------------------------------------------------------
+
+
+class ShiftedClock:
+    """The sim's clock: the system clock plus an offset the test moves."""
+
+    def __init__(self, offset_s: float) -> None:
+        self.offset_ns = int(offset_s * 1e9)
+
+    def __call__(self) -> int:
+        return time.time_ns() + self.offset_ns
+
+
+async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
+    bus_config: GalFridayConfig, client: Client, observer: Observer
+) -> None:
+    """A client reuses ``cl_ord_id`` ``desk-1`` of an order filled a minute ago. The new
+    placement's answer is lost and it reaches the engine after its deadline (refused). The
+    router must not report the old order as this batch's."""
+    clock = ShiftedClock(-60)
+    async with running_sim(SimOptions(auto_tick=False, seed=11, clock=clock)) as sim:
+        sim.exchange.set_price("BTC/USD", SIM_PRICES["BTC/USD"])
+        async with SimClient(sim) as kraken:
+            old = await kraken.private(
+                "AddOrder",
+                {
+                    "pair": "XBTUSD",
+                    "type": "buy",
+                    "ordertype": "market",
+                    "volume": "0.001",
+                    "cl_ord_id": "desk-1",
+                },
+            )
+        [old_txid] = old["result"]["txid"]
+        clock.offset_ns = 0
+        sim.exchange.faults.add(LateLandingFault(hold_s=4.0, answer="drop", calls=1))
+        _, runner = await start_router(fast_config(bus_config, sim), client, prices=False)
+        try:
+            orders = [market_buy(cl_ord_id="desk-1")]
+            await submit(
+                client, runner.subjects, batch_of("reuse", orders, BatchStrategy.SEQUENTIAL)
+            )
+            completed = await observer.completed("reuse", timeout=30.0)
+        finally:
+            await runner.stop()
+        ledger = {entry.txid: entry for entry in sim.exchange.ledger()}
+    [result] = completed.results
+    assert result.txid != old_txid
+    if result.outcome is OrderOutcome.PLACED:
+        assert result.txid in ledger
+    assert list(ledger) == [old_txid]  # the new one was refused by the engine (deadline)
