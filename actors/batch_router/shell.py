@@ -23,12 +23,13 @@ from actors.batch_router.bus_ports import (
     BusMarketView,
     BusVerdictSource,
 )
+from actors.batch_router.key_lease import ApiKeyInUse, ApiKeyLease
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
 from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
-from bus.jetstream import BATCHES_BUCKET
+from bus.jetstream import BATCHES_BUCKET, CONTROL_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.credentials import Credentials, load_credentials
@@ -99,6 +100,7 @@ class BatchRouterActor(Actor):
         await super().start(context)
         execution = self.config.execution
         self._call_id_prefix = f"{self.name}:{os.getpid()}:{context.clock()}"
+        await self._hold_api_key(context)
         self._client = KrakenRestClient(
             self.config.kraken,
             credentials=self.credentials,
@@ -136,6 +138,23 @@ class BatchRouterActor(Actor):
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
         if execution.dead_mans_switch:
             self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
+
+    async def _hold_api_key(self, context: BusContext) -> None:
+        """One process per API key (see :mod:`actors.batch_router.key_lease`)."""
+        if self.credentials is None:
+            return
+        lease = ApiKeyLease(
+            await context.key_value(CONTROL_BUCKET),
+            self.credentials.api_key,
+            owner=self._call_id_prefix,
+            clock=context.clock,
+            lease_s=self.config.execution.batch_ack_wait_s,
+        )
+        try:
+            await lease.acquire()
+        except ApiKeyInUse as e:
+            raise ConfigError(f"kraken credentials: {e}") from None
+        self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
 
     async def stop(self) -> None:
         background = [task for task in self._tasks if task.get_name() != "kraken-calls"]

@@ -15,10 +15,11 @@ import pytest
 import pytest_asyncio
 from nats.aio.client import Client
 
-from bus import Subjects, encode
+from actors.batch_router.shell import BatchRouterActor
+from bus import ActorRunner, Subjects, encode
 from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import LateLandingFault, RunningSim, SimOptions, running_sim
-from schemas import GalFridayConfig
+from schemas import ConfigError, GalFridayConfig
 from schemas.events import BatchCompleted, BatchRejected, OrderOutcome
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.integration.test_batch_router_actor import (
@@ -27,6 +28,7 @@ from tests.integration.test_batch_router_actor import (
     batch_of,
     ledger_ids,
     router_config,
+    sim_credentials,
     start_router,
     submit,
 )
@@ -208,3 +210,21 @@ async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
     if result.outcome is OrderOutcome.PLACED:
         assert result.txid in ledger
     assert list(ledger) == [old_txid]  # the new one was refused by the engine (deadline)
+
+
+# -- one process per API key --------------------------------------------------------------------
+
+
+async def test_second_router_on_the_same_api_key_refuses_to_start(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client
+) -> None:
+    """Two processes signing with one key would collide on nonces: the second one refuses."""
+    config = fast_config(bus_config, sim, batch_ack_wait_s=1.0)
+    _, first = await start_router(config, client, prices=False)
+    second = ActorRunner(BatchRouterActor(config=config, credentials=sim_credentials()), config)
+    try:
+        with pytest.raises(ConfigError, match="own KRAKEN_API_KEY"):
+            await second.start()
+    finally:
+        await second.stop()
+        await first.stop()
