@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench sim clean
+.PHONY: run test lint typecheck unit bench sim clean chaos
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.error_classifier
 	$(BIN)/python -m bench.batch_router
 	$(BIN)/python -m bench.market_data
+
+## the chaos suite at full size (CI runs it small inside `make test`); sizes via env vars
+chaos: $(STAMP)
+	GF_CHAOS_BATCHES=$${GF_CHAOS_BATCHES:-100} GF_CHAOS_ORDERS=$${GF_CHAOS_ORDERS:-20} \
+	GF_CHAOS_KILLS=$${GF_CHAOS_KILLS:-10} $(BIN)/pytest -q -s tests/chaos
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)

@@ -422,7 +422,9 @@ class BatchExecution:
             return list(slots)  # a validate call never creates an order
         unresolved = list(slots)
         absent: list[OrderSlot] = []
-        give_up_ns = self._absent_after_ns(slots) + int(self._config.reconcile_max_s * _NS)
+        give_up_ns = max(self._clock(), self._absent_after_ns(slots)) + int(
+            self._config.reconcile_max_s * _NS
+        )
         round_number = 0
         pause_s = self._config.reconcile_delay_s
         while unresolved:
