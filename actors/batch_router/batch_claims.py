@@ -199,7 +199,9 @@ class BatchClaims:
     def _new_record(self, batch_id: str, stream_seq: int, now: int) -> BatchClaim:
         return BatchClaim(
             batch_id=batch_id,
-            run_id=uuid.uuid4().hex[:16],
+            # No stream sequence (an in-memory bus, a replay): nothing tells runs apart, so the
+            # ids stay the batch's plain derived ones and a replay reproduces them.
+            run_id=uuid.uuid4().hex[:16] if stream_seq else "",
             stream_seq=stream_seq,
             started_ns=now,
             owner=self._owner,
@@ -220,8 +222,12 @@ class BatchClaims:
     async def _read(self, key: str) -> tuple[BatchClaim | None, int | None]:
         try:
             entry = await self._store.get(key)
-        except Exception as e:  # a key never written (or purged) raises in nats-py
-            if "NotFound" in type(e).__name__ or "Deleted" in type(e).__name__:
+        except Exception as e:  # a key never written (or purged) raises, by store
+            if (
+                isinstance(e, KeyError)
+                or "NotFound" in type(e).__name__
+                or "Deleted" in type(e).__name__
+            ):
                 return None, None
             raise
         value = getattr(entry, "value", None)
