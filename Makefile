@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench fuzz sim clean
+.PHONY: run test lint typecheck unit bench fuzz chaos sim clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -42,6 +42,11 @@ bench: $(STAMP)
 ## hostile payloads against the running stack, large count (CI runs a small one in `make test`)
 fuzz: $(STAMP)
 	GF_FUZZ_COUNT=$${GF_FUZZ_COUNT:-10000} $(BIN)/pytest -q tests/fuzz tests/unit/test_schema_bounds.py
+
+## the chaos suite at full size (CI runs it small inside `make test`); sizes via env vars
+chaos: $(STAMP)
+	GF_CHAOS_BATCHES=$${GF_CHAOS_BATCHES:-100} GF_CHAOS_ORDERS=$${GF_CHAOS_ORDERS:-20} \
+	GF_CHAOS_KILLS=$${GF_CHAOS_KILLS:-10} $(BIN)/pytest -q -s tests/chaos
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)

@@ -73,6 +73,9 @@ class Delivery(msgspec.Struct, gc=False):
     received_ns: int
     num_delivered: int = 1
     reply: str = ""
+    stream_seq: int = 0
+    """The JetStream stream sequence (0 on core NATS): the same for every redelivery of one
+    message, different for a second publish of the same content."""
 
     @property
     def redelivered(self) -> bool:

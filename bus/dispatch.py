@@ -166,6 +166,7 @@ class Dispatcher:
             received_ns=received_ns,
             num_delivered=_num_delivered(msg) if subscription.consumer is not None else 1,
             reply=msg.reply if subscription.consumer is None else "",
+            stream_seq=0 if subscription.consumer is None else msg.metadata.sequence.stream,
         )
         if problem or handler is None:
             await self._dead_letter(msg, delivery, subscription, problem)

@@ -16,6 +16,7 @@ from nats.js.kv import KeyValue
 from bus.subjects import Subjects
 
 __all__ = [
+    "BATCHES_BUCKET",
     "BREAKERS_BUCKET",
     "BREAKER_SNAPSHOTS_BUCKET",
     "CONTROL_BUCKET",
@@ -37,6 +38,10 @@ EXCHANGE_STATUS_BUCKET = "exchange_status"
 """The current status per exchange (key: exchange id), last value wins: status is state."""
 LEASES_BUCKET = "leases"
 """Active/standby leases (key: actor name); see ``actors.error_classifier.lease``."""
+BATCHES_BUCKET = "batches"
+"""Batch ids ever executed, with their run and ownership lease (the batch router's)."""
+BATCHES_TTL_S = 365 * 86_400.0
+"""Storage bound of a batch id record; the router's own retention is at most this."""
 
 _MINUTE = 60.0
 _DAY = 86_400.0
@@ -111,13 +116,15 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
         LEASES_BUCKET,
     ):
         await ensure_key_value(js, subjects.bucket_name(kind))
+    await ensure_key_value(js, subjects.bucket_name(BATCHES_BUCKET), ttl_s=BATCHES_TTL_S)
 
 
-async def ensure_key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+async def ensure_key_value(js: JetStreamContext, bucket: str, ttl_s: float = 0.0) -> KeyValue:
+    """Open the bucket, creating it (``ttl_s`` > 0: entries expire after that) if missing."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         try:
-            return await js.create_key_value(bucket=bucket, history=5)
+            return await js.create_key_value(bucket=bucket, history=5, ttl=ttl_s or None)
         except BadRequestError:
             return await js.key_value(bucket)

@@ -209,6 +209,20 @@ class ExecutionConfig(_Config, frozen=True, kw_only=True):
     applies when the durable consumer is first created."""
     reconcile_attempts: PositiveInt = 3
     reconcile_delay_s: NonNegativeFloat = 0.5
+    placement_deadline_s: Annotated[float, msgspec.Meta(ge=2.0, le=60.0)] = 5.0
+    """Kraken's ``deadline`` on every AddOrder/AddOrderBatch: the engine refuses the order
+    after now + this (Kraken accepts 2-60 s)."""
+    absent_margin_s: NonNegativeFloat = 2.0
+    """An order whose answer was lost is called absent only once its deadline plus this has
+    passed (clock skew, the engine's own queue)."""
+    reconcile_max_s: PositiveFloat = 300.0
+    """How long an unknown outcome is looked up while the venue does not answer, before it is
+    reported ``unknown_outcome``."""
+    batch_lease_s: PositiveFloat = 15.0
+    """Ownership lease of a batch in KV, renewed (compare-and-set) before every placement; a
+    router that cannot renew it stops working on the batch at once."""
+    batch_id_retention_days: PositiveFloat = 30.0
+    """A batch id is executed once within this retention; a later submission is refused."""
     dead_mans_switch: bool = False
     dead_mans_switch_timeout_s: Annotated[int, msgspec.Meta(gt=0, lt=86400)] = 60
     dead_mans_switch_refresh_s: PositiveFloat = 20.0

@@ -28,9 +28,12 @@ _HASH_CHARS = MAX_CL_ORD_ID_LENGTH - len(_PREFIX)
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 
 
-def derive_cl_ord_id(batch_id: str, index: int) -> str:
-    """The id of order ``index`` of batch ``batch_id``; the same inputs always give the same id."""
-    digest = hashlib.blake2b(f"{batch_id}\x00{index}".encode(), digest_size=16).digest()
+def derive_cl_ord_id(batch_id: str, index: int, run_id: str = "") -> str:
+    """The id of order ``index`` of batch ``batch_id`` in run ``run_id``; the same inputs always
+    give the same id. A new run of the same batch id (a new ``run_id``) gets new ids, so an old
+    run's orders can never be mistaken for this one's."""
+    key = f"{batch_id}\x00{index}" if not run_id else f"{batch_id}\x00{index}\x00{run_id}"
+    digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
     encoded = base64.b32encode(digest).decode("ascii").lower()
     return _PREFIX + encoded[:_HASH_CHARS]
 
@@ -40,9 +43,13 @@ def is_valid_cl_ord_id(value: str) -> bool:
     return 0 < len(value) <= MAX_CL_ORD_ID_LENGTH and _PRINTABLE.match(value) is not None
 
 
-def assign_cl_ord_ids(batch_id: str, orders: Sequence[OrderRequest]) -> tuple[str, ...]:
+def assign_cl_ord_ids(
+    batch_id: str, orders: Sequence[OrderRequest], run_id: str = ""
+) -> tuple[str, ...]:
     """The client's id where given, else the derived one, for every order in batch order."""
     return tuple(
-        order.cl_ord_id if order.cl_ord_id is not None else derive_cl_ord_id(batch_id, index)
+        order.cl_ord_id
+        if order.cl_ord_id is not None
+        else derive_cl_ord_id(batch_id, index, run_id)
         for index, order in enumerate(orders)
     )

@@ -14,6 +14,9 @@ from actors.batch_router.ports import (
     ExchangeGateway,
     LookupResult,
     MarketView,
+    NoFence,
+    OrderLookup,
+    PlacementFence,
     PlacementReply,
     Sleeper,
     VerdictSource,
@@ -37,13 +40,21 @@ _DEFINITIVE_SEVERITIES = frozenset({"rejected", "fatal"})
 """Classifier severities meaning Kraken refused the order for good (not a transient failure)."""
 
 
+CLOCK_SKEW_NS = 2 * _NS
+"""How far the venue's order times may lag our clock before a match is refused as too old."""
+LOOKUP_BACKOFF_MAX_S = 5.0
+"""Longest pause between look-ups while the venue does not answer them."""
+
+
 @dataclass(frozen=True, slots=True)
 class ExecutionLimits:
-    """Time bounds of one batch: ``end_ns`` (batch timeout or deadline, whichever is first)
-    and the client's ``deadline_ns`` that becomes Kraken's ``deadline``."""
+    """Time bounds of one batch: ``end_ns`` (batch timeout or deadline, whichever is first),
+    the client's ``deadline_ns`` (caps every Kraken ``deadline``) and ``run_started_ns``, when
+    this run of the batch id began (orders opened before it are not ours)."""
 
     end_ns: int
     deadline_ns: int | None
+    run_started_ns: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +81,7 @@ class BatchExecution:
         sleep: Sleeper,
         limits: ExecutionLimits,
         validate_only: bool,
+        fence: PlacementFence | None = None,
     ) -> None:
         self._config = config
         self._gateway = gateway
@@ -81,8 +93,11 @@ class BatchExecution:
         self._sleep = sleep
         self._limits = limits
         self._validate_only = validate_only
+        self._fence: PlacementFence = fence if fence is not None else NoFence()
         self.retries = 0
         self.api_calls = 0
+        self._sent_deadlines: dict[int, int] = {}
+        """Per order index: the latest Kraken ``deadline`` it was sent with."""
 
     # -- STRATEGIES ------------------------------------------------------------------------
 
@@ -202,11 +217,17 @@ class BatchExecution:
             await self._breakers.wait_for_change(remaining_ns / _NS)
             await asyncio.sleep(0)  # never starve the loop, even if the view returns at once
 
-    def _call_deadline(self) -> int | None:
-        deadline = self._limits.deadline_ns
-        if deadline is None:
-            return None
+    def _call_deadline(self) -> int:
+        """Every placement carries a short deadline, so a lost answer is settled quickly: the
+        order is in the engine by then, or never will be."""
+        deadline = self._clock() + int(self._config.placement_deadline_s * _NS)
+        if self._limits.deadline_ns is not None:
+            deadline = min(deadline, self._limits.deadline_ns)
         return min(deadline, self._clock() + MAX_DEADLINE_NS)
+
+    def _note_sent(self, slots: Sequence[OrderSlot], deadline_ns: int) -> None:
+        for slot in slots:
+            self._sent_deadlines[slot.index] = deadline_ns
 
     async def _call(self, slots: list[OrderSlot], *, attempt: int, probe: bool) -> None:
         if len(slots) > 1:
@@ -256,12 +277,16 @@ class BatchExecution:
                     )
 
     async def _add_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        if not self._validate_only:
+            await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1
+        deadline_ns = self._call_deadline()
+        self._note_sent([slot], deadline_ns)
         try:
             return await self._gateway.add_order(
                 slot.order,
                 slot.cl_ord_id,
-                deadline_ns=self._call_deadline(),
+                deadline_ns=deadline_ns,
                 validate=self._validate_only,
                 probe=probe,
             )
@@ -271,12 +296,16 @@ class BatchExecution:
     async def _add_order_batch(
         self, slots: Sequence[OrderSlot], *, probe: bool
     ) -> BatchPlacementReply:
+        if not self._validate_only:
+            await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1
+        deadline_ns = self._call_deadline()
+        self._note_sent(slots, deadline_ns)
         try:
             return await self._gateway.add_order_batch(
                 slots[0].pair,
                 [(slot.order, slot.cl_ord_id) for slot in slots],
-                deadline_ns=self._call_deadline(),
+                deadline_ns=deadline_ns,
                 validate=self._validate_only,
                 probe=probe,
             )
@@ -380,60 +409,89 @@ class BatchExecution:
     # -- RECONCILIATION --------------------------------------------------------------------
 
     async def reconcile(self, slots: Sequence[OrderSlot], *, attempt: int) -> list[OrderSlot]:
-        """Look each order up by ``cl_ord_id``, in up to ``reconcile_attempts`` rounds.
+        """Look each order up until it is found or proven absent.
 
-        Found orders are recorded as placed; orders whose last lookup failed end as
-        ``unknown_outcome``; the ones definitely absent are returned (safe to place again).
+        A first ``reconcile_attempts`` rounds, ``reconcile_delay_s`` apart, find most orders
+        quickly. An order not found is proven absent only by a look-up made after its Kraken
+        deadline plus ``absent_margin_s``: until then the engine may still take it. Failed
+        look-ups are repeated (backing off) until the venue answers, for at most
+        ``reconcile_max_s``; what is still unknown then ends as ``unknown_outcome``. Found
+        orders are recorded as placed; the absent ones are returned (safe to place again).
         """
         if self._validate_only:
             return list(slots)  # a validate call never creates an order
         unresolved = list(slots)
-        last_lookup_failed: dict[int, bool] = {}
-        for round_number in range(self._config.reconcile_attempts):
+        absent: list[OrderSlot] = []
+        give_up_ns = max(self._clock(), self._absent_after_ns(slots)) + int(
+            self._config.reconcile_max_s * _NS
+        )
+        round_number = 0
+        pause_s = self._config.reconcile_delay_s
+        while unresolved:
             if round_number:
-                await self._sleep(self._config.reconcile_delay_s)
+                await self._sleep(self._next_pause_s(unresolved, round_number, pause_s))
+                if round_number >= self._config.reconcile_attempts:
+                    pause_s = min(max(pause_s * 2, 0.05), LOOKUP_BACKOFF_MAX_S)
+            round_number += 1
             still_unresolved = []
             for slot in unresolved:
+                looked_at = self._clock()
                 found = await self._find(slot)
                 if found.found:
                     await self._book.placed(
                         slot, txid=found.txid or "", attempts=attempt, reconciled=True
                     )
+                elif not found.lookup_failed and looked_at >= self._absent_after_ns([slot]):
+                    absent.append(slot)
                 else:
-                    last_lookup_failed[slot.index] = found.lookup_failed
                     still_unresolved.append(slot)
             unresolved = still_unresolved
-            if not unresolved:
+            if unresolved and self._clock() >= give_up_ns:
+                for slot in unresolved:
+                    detail = (
+                        "the order could not be looked up for "
+                        f"{self._config.reconcile_max_s:.0f} s; it may exist"
+                    )
+                    await self._book.failed(slot, "unknown_outcome", detail=detail)
                 break
-        absent = []
-        for slot in unresolved:
-            if last_lookup_failed[slot.index]:
-                detail = "the order could not be looked up by cl_ord_id; it may exist"
-                await self._book.failed(slot, "unknown_outcome", detail=detail)
-            else:
-                absent.append(slot)
         return absent
 
+    def _absent_after_ns(self, slots: Sequence[OrderSlot]) -> int:
+        """When a not-found answer proves ``slots`` absent: their latest deadline + margin."""
+        margin = int(self._config.absent_margin_s * _NS)
+        latest = max((self._sent_deadlines.get(slot.index, 0) for slot in slots), default=0)
+        return latest + margin
+
+    def _next_pause_s(
+        self, unresolved: Sequence[OrderSlot], round_number: int, pause_s: float
+    ) -> float:
+        if round_number < self._config.reconcile_attempts:
+            return self._config.reconcile_delay_s
+        # Past the quick rounds: next look at the absent time; after it, back off while
+        # look-ups keep failing.
+        until_absent_s = (self._absent_after_ns(unresolved) - self._clock()) / _NS
+        return until_absent_s if until_absent_s > 0 else pause_s
+
     async def resume_lookup(self, slot: OrderSlot) -> bool:
-        """Before re-placing an order of a redelivered batch, look for it once (retrying only
-        failed lookups). ``True`` when the order got its outcome (found, or unknowable)."""
-        for round_number in range(self._config.reconcile_attempts):
-            if round_number:
-                await self._sleep(self._config.reconcile_delay_s)
-            found = await self._find(slot)
-            if found.found:
-                await self._book.placed(slot, txid=found.txid or "", attempts=0, reconciled=True)
-                return True
-            if not found.lookup_failed:
-                return False
-        detail = "resumed batch: the order could not be looked up, so it is not placed again"
-        await self._book.failed(slot, "unknown_outcome", detail=detail)
-        return True
+        """Before re-placing an order of a resumed batch, look for it (the caller has waited
+        out the previous owner's in-flight time, so one not-found answer is definite; failed
+        look-ups are repeated). ``True`` when the order got its outcome (found, or unknowable)."""
+        [*absent] = await self.reconcile([slot], attempt=0)
+        return not absent
+
+    def lookup_of(self, slot: OrderSlot) -> OrderLookup:
+        return OrderLookup(
+            cl_ord_id=slot.cl_ord_id,
+            pair=slot.pair,
+            side=str(slot.order.side),
+            volume=slot.order.volume,
+            opened_after_ns=self._limits.run_started_ns - CLOCK_SKEW_NS,
+        )
 
     async def _find(self, slot: OrderSlot) -> LookupResult:
         self.api_calls += 1
         try:
-            return await self._gateway.find_order(slot.cl_ord_id)
+            return await self._gateway.find_order(self.lookup_of(slot))
         except Exception:  # a broken lookup is a failed lookup
             return LookupResult(found=False, lookup_failed=True)
 

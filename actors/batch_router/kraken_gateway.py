@@ -9,6 +9,7 @@ import msgspec
 from actors.batch_router.ports import (
     BatchPlacementReply,
     LookupResult,
+    OrderLookup,
     PairRules,
     PlacementReply,
 )
@@ -117,17 +118,19 @@ class KrakenGateway:
         )
         return BatchPlacementReply(entries=entries)
 
-    async def find_order(self, cl_ord_id: str) -> LookupResult:
+    async def find_order(self, lookup: OrderLookup) -> LookupResult:
+        cl_ord_id = lookup.cl_ord_id
+        rest_pair = self._rest_pair(lookup.pair)
         open_result = await self._client.open_orders(cl_ord_id=cl_ord_id)
         if isinstance(open_result, KrakenFailure):
             return LookupResult(found=False, lookup_failed=True)
-        found = _match(open_result.value.open, cl_ord_id)
+        found = _match(open_result.value.open, lookup, rest_pair)
         if found is not None:
             return found
         closed_result = await self._client.closed_orders(cl_ord_id=cl_ord_id)
         if isinstance(closed_result, KrakenFailure):
             return LookupResult(found=False, lookup_failed=True)
-        found = _match(closed_result.value.closed, cl_ord_id)
+        found = _match(closed_result.value.closed, lookup, rest_pair)
         return found if found is not None else LookupResult(found=False)
 
     def _failure_reply(self, failure: KrakenFailure, probe: bool) -> PlacementReply:
@@ -153,10 +156,25 @@ class KrakenGateway:
         )
 
 
-def _match(orders: Mapping[str, OrderInfo], cl_ord_id: str) -> LookupResult | None:
-    # Filtered server-side already; checked again so a venue ignoring the filter cannot
-    # make an unrelated order count as ours.
+def _match(
+    orders: Mapping[str, OrderInfo], lookup: OrderLookup, rest_pair: str
+) -> LookupResult | None:
+    """The order of ``lookup`` among ``orders``, checked field by field: a venue ignoring the
+    filter, or an older order that reused the ``cl_ord_id``, never counts as ours."""
     for txid, info in orders.items():
-        if info.cl_ord_id == cl_ord_id:
+        if is_same_order(info, lookup, rest_pair):
             return LookupResult(found=True, txid=txid, status=info.status)
     return None
+
+
+def is_same_order(info: OrderInfo, lookup: OrderLookup, rest_pair: str) -> bool:
+    if info.cl_ord_id != lookup.cl_ord_id:
+        return False
+    if info.opentm is None or int(info.opentm * _NS_PER_S) < lookup.opened_after_ns:
+        return False
+    descr = info.descr
+    if descr.pair is not None and descr.pair not in {rest_pair, lookup.pair}:
+        return False
+    if descr.type is not None and descr.type != lookup.side:
+        return False
+    return info.vol == lookup.volume

@@ -33,8 +33,12 @@ __all__ = [
     "ExchangeGateway",
     "LookupResult",
     "MarketView",
+    "NoFence",
+    "OrderLookup",
     "OutcomeEvent",
+    "OwnershipLost",
     "PairRules",
+    "PlacementFence",
     "PlacementReply",
     "Sleeper",
     "VerdictSource",
@@ -118,6 +122,19 @@ class LookupResult:
     lookup_failed: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class OrderLookup:
+    """One order of a run, as the exchange must show it to count as ours: its ``cl_ord_id``,
+    pair, side and volume, opened no earlier than ``opened_after_ns`` (the run's start, less a
+    clock-skew margin). An older order sharing the ``cl_ord_id`` is not ours."""
+
+    cl_ord_id: str
+    pair: str
+    side: str
+    volume: Decimal
+    opened_after_ns: int
+
+
 class ExchangeGateway(Protocol):
     """Kraken, seen from the router. Methods never raise for exchange errors: they answer."""
 
@@ -144,11 +161,29 @@ class ExchangeGateway(Protocol):
     ) -> BatchPlacementReply:
         """Place 2–15 orders of one pair, given with their ``cl_ord_id``."""
 
-    async def find_order(self, cl_ord_id: str) -> LookupResult:
-        """Look an order up by client id: OpenOrders, then ClosedOrders."""
+    async def find_order(self, lookup: OrderLookup) -> LookupResult:
+        """Look an order up by client id (OpenOrders, then ClosedOrders), counting only one
+        that matches the whole ``lookup``."""
 
     def pair_rules(self, pair: str) -> PairRules | None:
         """Rules of a WS v2 symbol, or ``None`` when the pair is unknown."""
+
+
+class OwnershipLost(Exception):
+    """This router no longer provably owns the batch: it must stop working on it at once."""
+
+
+class PlacementFence(Protocol):
+    async def confirm(self) -> None:
+        """Prove, right before a placement, that this router still owns the batch (e.g. a
+        compare-and-set renewal of its lease); raise :class:`OwnershipLost` otherwise."""
+
+
+class NoFence:
+    """For a single process with nothing to fence against (tests, the pure core alone)."""
+
+    async def confirm(self) -> None:
+        return None
 
 
 class VerdictSource(Protocol):

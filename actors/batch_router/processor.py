@@ -16,6 +16,7 @@ from actors.batch_router.ports import (
     EventSink,
     ExchangeGateway,
     MarketView,
+    PlacementFence,
     Sleeper,
     VerdictSource,
 )
@@ -75,9 +76,16 @@ class OptimizedBatchProcessor:
         self._statistics = PerformanceStatistics()
 
     async def process(
-        self, request: OrderBatchRequested, *, resume: bool = False
+        self,
+        request: OrderBatchRequested,
+        *,
+        resume: bool = False,
+        run_id: str = "",
+        run_started_ns: int | None = None,
+        fence: PlacementFence | None = None,
     ) -> BatchCompleted:
-        """Run a bus request; ``resume`` is set by the shell for a JetStream redelivery."""
+        """Run a bus request; ``resume`` is set by the shell when this run of the batch may
+        already have sent orders (redelivery, takeover)."""
         return await self.process_batch_orders(
             request.orders,
             request.strategy,
@@ -85,6 +93,9 @@ class OptimizedBatchProcessor:
             deadline_ns=request.deadline_ns,
             validate_only=request.validate_only,
             resume=resume,
+            run_id=run_id,
+            run_started_ns=run_started_ns,
+            fence=fence,
         )
 
     async def process_batch_orders(
@@ -96,14 +107,20 @@ class OptimizedBatchProcessor:
         deadline_ns: int | None = None,
         validate_only: bool = False,
         resume: bool = False,
+        run_id: str = "",
+        run_started_ns: int | None = None,
+        fence: PlacementFence | None = None,
     ) -> BatchCompleted:
+        """``run_id`` makes the derived ``cl_ord_id`` values unique to this run of the batch id;
+        ``run_started_ns`` (default: now) bounds which exchange orders can be this run's;
+        ``fence`` is asked before every placement (see :class:`PlacementFence`)."""
         started_ns = self._clock()
         batch_id = batch_id if batch_id is not None else self._new_batch_id()
         book = OutcomeBook(batch_id, self._sink, self._clock)
         slots = [
             OrderSlot(index, order, cl_ord_id)
             for index, (order, cl_ord_id) in enumerate(
-                zip(orders, assign_cl_ord_ids(batch_id, orders), strict=True)
+                zip(orders, assign_cl_ord_ids(batch_id, orders, run_id), strict=True)
             )
         ]
         execution = BatchExecution(
@@ -115,8 +132,11 @@ class OptimizedBatchProcessor:
             book=book,
             clock=self._clock,
             sleep=self._sleep,
-            limits=self._limits(started_ns, deadline_ns),
+            limits=self._limits(
+                started_ns, deadline_ns, started_ns if run_started_ns is None else run_started_ns
+            ),
             validate_only=validate_only,
+            fence=fence,
         )
         refusal = batch_size_problem(len(slots), self._config.max_batch_size)
         if refusal is not None:
@@ -159,11 +179,15 @@ class OptimizedBatchProcessor:
 
     # -- STAGES ----------------------------------------------------------------------------
 
-    def _limits(self, started_ns: int, deadline_ns: int | None) -> ExecutionLimits:
+    def _limits(
+        self, started_ns: int, deadline_ns: int | None, run_started_ns: int
+    ) -> ExecutionLimits:
         end_ns = started_ns + int(self._config.batch_timeout * _NS)
         if deadline_ns is not None:
             end_ns = min(end_ns, deadline_ns)
-        return ExecutionLimits(end_ns=end_ns, deadline_ns=deadline_ns)
+        return ExecutionLimits(
+            end_ns=end_ns, deadline_ns=deadline_ns, run_started_ns=run_started_ns
+        )
 
     async def _find_existing(self, slots: Sequence[OrderSlot], execution: BatchExecution) -> None:
         """Resume: every order that may have been sent before the crash is looked up first."""

@@ -13,22 +13,26 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
+from actors.batch_router.batch_claims import BatchClaims, ClaimKind
 from actors.batch_router.bus_ports import (
     BusBreakerView,
     BusEventSink,
     BusMarketView,
     BusVerdictSource,
 )
+from actors.batch_router.key_lease import ApiKeyInUse, ApiKeyLease
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
+from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
+from bus.jetstream import BATCHES_BUCKET, CONTROL_BUCKET
 from bus.ports import BusContext
 from bus.subjects import Subjects
 from kraken.credentials import Credentials, load_credentials
@@ -83,6 +87,7 @@ class BatchRouterActor(Actor):
     max_deliver: int = 10
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
+    _claims: BatchClaims | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
     _verdicts: BusVerdictSource | None = field(default=None, init=False, repr=False)
@@ -107,6 +112,7 @@ class BatchRouterActor(Actor):
         await super().start(context)
         execution = self.config.execution
         self._call_id_prefix = f"{self.name}:{os.getpid()}:{context.clock()}"
+        await self._hold_api_key(context)
         self._client = KrakenRestClient(
             self.config.kraken,
             credentials=self.credentials,
@@ -131,9 +137,36 @@ class BatchRouterActor(Actor):
             context.clock,
             asyncio.sleep,
         )
+        self._claims = BatchClaims(
+            await context.key_value(BATCHES_BUCKET),
+            owner=self._call_id_prefix,
+            clock=context.clock,
+            sleep=asyncio.sleep,
+            lease_s=execution.batch_ack_wait_s,
+            in_flight_s=execution.placement_deadline_s,
+            margin_s=execution.absent_margin_s,
+            retention_s=execution.batch_id_retention_days * 86_400,
+        )
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
         if execution.dead_mans_switch:
             self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
+
+    async def _hold_api_key(self, context: BusContext) -> None:
+        """One process per API key (see :mod:`actors.batch_router.key_lease`)."""
+        if self.credentials is None:
+            return
+        lease = ApiKeyLease(
+            await context.key_value(CONTROL_BUCKET),
+            self.credentials.api_key,
+            owner=self._call_id_prefix,
+            clock=context.clock,
+            lease_s=self.config.execution.batch_ack_wait_s,
+        )
+        try:
+            await lease.acquire()
+        except ApiKeyInUse as e:
+            raise ConfigError(f"kraken credentials: {e}") from None
+        self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
 
     async def stop(self) -> None:
         if self._confirming is not None:
@@ -271,14 +304,15 @@ class BatchRouterActor(Actor):
             # Redelivered while this process still works on it: finish that one, then ack.
             await asyncio.shield(running)
             return
-        processor = self.processor
-        task = asyncio.create_task(processor.process(event, resume=delivery.redelivered))
-        self._in_flight[event.batch_id] = task
-        try:
-            completed = await asyncio.shield(task)
-        finally:
-            if task.done():
-                self._in_flight.pop(event.batch_id, None)
+        if event.validate_only:  # places nothing: no run to fence, the id stays free
+            completed = await self._run_batch(
+                event, self.processor.process(event, resume=delivery.redelivered)
+            )
+        else:
+            result = await self._claimed_run(event, delivery)
+            if result is None:
+                return
+            completed = result
         record_batch(completed)
         _log.info(
             "batch.completed batch_id=%s placed=%d rejected=%d failed=%d resumed=%s",
@@ -306,6 +340,87 @@ class BatchRouterActor(Actor):
             order_count=order_count,
         )
         await BusEventSink(self.context).emit(rejection)
+
+    async def _claimed_run(
+        self, event: OrderBatchRequested, delivery: Delivery
+    ) -> BatchCompleted | None:
+        """Claim the batch (once-ever id, fenced lease), then run it while the lease holds."""
+        claims = self.claims
+        claim = await claims.claim(event.batch_id, delivery.stream_seq)
+        if claim.kind is ClaimKind.DUPLICATE:
+            await self._reject_duplicate(event, delivery)
+            return None
+        if claim.kind is ClaimKind.DONE:
+            return None  # completed before; only the ack was missing
+        lease = claim.lease
+        assert lease is not None
+        record = claim.record
+        keeper = asyncio.create_task(
+            lease.keep_alive(lambda: self._abandon(event.batch_id)),
+            name=f"lease:{event.batch_id}",
+        )
+        try:
+            wait_s = (claim.settle_until_ns - self.context.clock()) / _NS
+            if wait_s > 0:
+                # The previous owner's orders may land until then: look them up afterwards.
+                _log.info("batch.settling batch_id=%s wait_s=%.1f", event.batch_id, wait_s)
+                await asyncio.wait({keeper}, timeout=wait_s)
+            if lease.lost is not None:
+                raise OwnershipLost(f"batch {event.batch_id}: lease lost while settling")
+            completed = await self._run_batch(
+                event,
+                self.processor.process(
+                    event,
+                    resume=claim.kind is ClaimKind.RESUME,
+                    run_id=record.run_id,
+                    run_started_ns=record.started_ns,
+                    fence=lease,
+                ),
+            )
+        except BaseException as e:
+            if lease.lost is not None or _holds_ownership_lost(e):
+                # Stop at once, unacked: the batch belongs to whoever holds the lease now.
+                raise OwnershipLost(f"batch {event.batch_id}: ownership lost, stopped") from None
+            raise
+        finally:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        with contextlib.suppress(OwnershipLost):
+            await lease.finish()
+        return completed
+
+    def _abandon(self, batch_id: str) -> None:
+        _log.warning("batch.abandoned batch_id=%s reason=lease_lost", batch_id)
+        running = self._in_flight.get(batch_id)
+        if running is not None:
+            running.cancel()
+
+    async def _run_batch(
+        self, event: OrderBatchRequested, work: Coroutine[Any, Any, BatchCompleted]
+    ) -> BatchCompleted:
+        task = asyncio.create_task(work)
+        self._in_flight[event.batch_id] = task
+        try:
+            return await asyncio.shield(task)
+        finally:
+            if task.done():
+                self._in_flight.pop(event.batch_id, None)
+
+    async def _reject_duplicate(self, event: OrderBatchRequested, delivery: Delivery) -> None:
+        now = self.context.clock()
+        _log.warning("batch.duplicate batch_id=%s", event.batch_id)
+        await self.context.publish_durable(
+            self.context.subjects.batch_rejected(),
+            BatchRejected(
+                ts_event=now,
+                ts_init=now,
+                batch_id=event.batch_id,
+                reason="duplicate_batch_id: this batch id was executed already; nothing was sent",
+                order_count=len(event.orders),
+            ),
+            msg_id=f"{event.batch_id}:duplicate:{delivery.stream_seq}",
+        )
 
     async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
         self.market.on_price(event)
@@ -361,6 +476,12 @@ class BatchRouterActor(Actor):
         return self._processor
 
     @property
+    def claims(self) -> BatchClaims:
+        if self._claims is None:
+            raise RuntimeError("batch-router is not started")
+        return self._claims
+
+    @property
     def market(self) -> BusMarketView:
         if self._market is None:
             raise RuntimeError("batch-router is not started")
@@ -404,6 +525,14 @@ def _salvage_batch_identity(payload: bytes) -> tuple[str | None, int]:
     if not isinstance(batch_id, str) or not 0 < len(batch_id) <= MAX_BATCH_ID_LENGTH:
         return None, 0
     return batch_id, len(orders) if isinstance(orders, list) else 0
+
+
+def _holds_ownership_lost(error: BaseException) -> bool:
+    if isinstance(error, OwnershipLost):
+        return True
+    if isinstance(error, BaseExceptionGroup):
+        return any(_holds_ownership_lost(inner) for inner in error.exceptions)
+    return False
 
 
 def resolve_credentials(config: KrakenConfig) -> Credentials:

@@ -47,6 +47,9 @@ def _run(args: argparse.Namespace) -> int:
         return 2
     try:
         asyncio.run(run_actor(actor, config))
+    except ConfigError as e:  # found while starting, e.g. an API key another process holds
+        print(f"galfriday: {e}", file=sys.stderr)
+        return 2
     except OSError as e:
         print(f"galfriday: cannot reach NATS at {config.nats.url}: {e}", file=sys.stderr)
         return 1

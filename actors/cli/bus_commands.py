@@ -21,8 +21,10 @@ from nats.aio.client import Client
 
 from actors.batch_router.shell import resolve_credentials
 from actors.cli.actor_command import ACTOR_FACTORIES
+from actors.cli.replay_guard import ReplayRefused, retarget
 from bus import Recorder, Subjects, encode, read_event_log, replay
 from bus.codec import MESSAGES
+from bus.eventlog import EventLogError
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
 from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
@@ -61,6 +63,12 @@ def register(subparsers: Any) -> None:
     replay_parser = subparsers.add_parser("replay", help="publish an event log back to the bus")
     replay_parser.add_argument("file")
     replay_parser.add_argument("--paced", action="store_true", help="keep the recorded gaps")
+    replay_parser.add_argument(
+        "--subject-root", help="publish under this subject root instead of the recorded one"
+    )
+    replay_parser.add_argument(
+        "--dry-run", action="store_true", help="print what would be published; publish nothing"
+    )
     replay_parser.set_defaults(handler=_replay)
     for name, helptext in (("health", "actors' health"), ("stats", "actors' statistics")):
         parser = subparsers.add_parser(name, help=f"ask every actor for its {helptext}")
@@ -228,6 +236,25 @@ async def _record_async(config: GalFridayConfig, args: argparse.Namespace) -> in
 
 
 def _replay(args: argparse.Namespace) -> int:
+    config = _config(args)
+    if config is None:
+        return 2
+    try:
+        records = retarget(
+            read_event_log(args.file),
+            live_root=config.nats.subject_root,
+            target_root=args.subject_root,
+            dry_run=args.dry_run,
+        )
+    except (ReplayRefused, EventLogError, OSError) as e:
+        print(f"galfriday replay: {e}", file=sys.stderr)
+        return 2
+    if args.dry_run:
+        for record in records:
+            print(orjson.dumps({"subject": record.subject, "bytes": len(record.payload)}).decode())
+        print(f"dry run: {len(records)} messages, nothing published", file=sys.stderr)
+        return 0
+    args.records = records
     return _run(args, _replay_async)
 
 
@@ -237,7 +264,7 @@ async def _replay_async(config: GalFridayConfig, args: argparse.Namespace) -> in
     async def deliver(record: Any) -> None:
         await client.publish(record.subject, record.payload, headers=record.headers or None)
 
-    count = await replay(read_event_log(args.file), deliver, paced=args.paced)
+    count = await replay(args.records, deliver, paced=args.paced)
     await client.flush()
     await client.close()
     print(f"replayed {count} messages", file=sys.stderr)

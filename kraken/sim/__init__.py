@@ -13,6 +13,7 @@ from kraken.sim.faults import FaultInjector
 from kraken.sim.pairs import PAIRS, PairSpec
 from kraken.sim.prices import Quote
 from kraken.sim.scenario import (
+    LateLandingFault,
     LatencyFault,
     LockoutFault,
     LoseResponseFault,
@@ -36,6 +37,7 @@ __all__ = [
     "PAIRS",
     "Clock",
     "FaultInjector",
+    "LateLandingFault",
     "LatencyFault",
     "LedgerEntry",
     "LockoutFault",

@@ -11,13 +11,12 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from kraken.sim.errors import SERVICE_BUSY, SERVICE_UNAVAILABLE
+from kraken.sim.late_landing import SHUTDOWN_KEY
 from kraken.sim.rest import EXCHANGE_KEY
 from kraken.sim.scenario import LoseResponseFault, MalformedFault, OutageFault
 from kraken.sim.wire import compact_json, error_response
 
 __all__ = ["SHUTDOWN_KEY", "fault_middleware", "html_error_page", "wrong_types"]
-
-SHUTDOWN_KEY = web.AppKey("shutdown", asyncio.Event)
 
 _REASONS = {
     500: "Internal Server Error",

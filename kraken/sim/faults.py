@@ -11,6 +11,7 @@ import msgspec
 from kraken.sim.clock import Clock
 from kraken.sim.scenario import (
     Fault,
+    LateLandingFault,
     LatencyFault,
     LockoutFault,
     LoseResponseFault,
@@ -58,7 +59,13 @@ class FaultInjector:
         self._next_id += 1
         now = self._clock()
         if isinstance(
-            spec, LockoutFault | OutageFault | LatencyFault | LoseResponseFault | MalformedFault
+            spec,
+            LockoutFault
+            | OutageFault
+            | LatencyFault
+            | LoseResponseFault
+            | LateLandingFault
+            | MalformedFault,
         ):
             self._faults.append(ActiveFault(fault_id, spec, now))
         else:
@@ -143,6 +150,10 @@ class FaultInjector:
 
     def lost_response(self, endpoint: str) -> LoseResponseFault | None:
         found: LoseResponseFault | None = self._first(LoseResponseFault, endpoint)
+        return found
+
+    def late_landing(self, endpoint: str) -> LateLandingFault | None:
+        found: LateLandingFault | None = self._first(LateLandingFault, endpoint)
         return found
 
     def malformed(self, endpoint: str) -> MalformedFault | None:

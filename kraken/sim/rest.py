@@ -21,6 +21,7 @@ from kraken.sim.errors import (
     invalid_arguments,
 )
 from kraken.sim.exchange import SimExchange
+from kraken.sim.late_landing import land_late
 from kraken.sim.pairs import PAIRS, PairSpec, find_pair, result_key
 from kraken.sim.prices import PriceProcess
 from kraken.sim.trading import PRIVATE_METHODS
@@ -272,6 +273,11 @@ async def private_handler(request: web.Request) -> web.Response:
         account = exchange.accounts[credential.key]
         if account.rest_limiter.try_acquire(name) > 0:
             raise SimError(REST_RATE_LIMIT_EXCEEDED)
+        late = exchange.faults.late_landing(name)
+        if late is not None:
+            return await land_late(
+                request, late, lambda: ok_response(method(exchange, account, params))
+            )
         result = method(exchange, account, params)
     except SimError as e:
         return error_response(e.error)

@@ -9,6 +9,7 @@ A scenario is YAML or JSON::
       - {kind: outage, response: unavailable, start_s: 10, duration_s: 5}
       - {kind: latency, distribution: uniform, low_ms: 5, high_ms: 40}
       - {kind: lose_response, mode: timeout, probability: 0.3, hold_s: 15}
+      - {kind: late_landing, hold_s: 8, answer: drop, calls: 1}  # engine sees AddOrder 8 s late
       - {kind: malformed, mode: truncated_json, endpoints: [Ticker], calls: 1}
       - {kind: lockout, start_s: 30, duration_s: 60}
     timeline:
@@ -35,6 +36,7 @@ import yaml
 __all__ = [
     "ENDPOINTS",
     "Fault",
+    "LateLandingFault",
     "LatencyFault",
     "LockoutFault",
     "LoseResponseFault",
@@ -128,6 +130,20 @@ class LoseResponseFault(_WindowedFault, frozen=True, kw_only=True, tag="lose_res
     hold_s: Positive = 30.0
 
 
+class LateLandingFault(_WindowedFault, frozen=True, kw_only=True, tag="late_landing"):
+    """The request reaches the matching engine only ``hold_s`` after it arrived (a queue under
+    load). Kraken's ``deadline`` is checked when the engine sees it, so an order held past its
+    deadline is rejected with ``EService:Deadline elapsed``.
+
+    ``answer``: ``late`` answers once the engine has decided; ``drop`` closes the connection at
+    once, while the order is still held (the client learns nothing).
+    """
+
+    endpoints: tuple[str, ...] = ("AddOrder", "AddOrderBatch")
+    hold_s: Positive = 5.0
+    answer: Literal["late", "drop"] = "late"
+
+
 class MalformedFault(_WindowedFault, frozen=True, kw_only=True, tag="malformed"):
     """The request is processed, then the answer is mangled."""
 
@@ -155,7 +171,14 @@ class WsSilence(_Spec, frozen=True, kw_only=True, tag="ws_silence"):
     duration_s: Positive = 10.0
 
 
-Fault = OutageFault | LatencyFault | LoseResponseFault | MalformedFault | LockoutFault
+Fault = (
+    OutageFault
+    | LatencyFault
+    | LoseResponseFault
+    | LateLandingFault
+    | MalformedFault
+    | LockoutFault
+)
 TimelineEvent = StatusChange | WsDisconnect | WsSilence
 
 

@@ -24,6 +24,7 @@ one at a time per key, so a seed and an input sequence give the same txids), exc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -93,7 +94,9 @@ async def replay_session(inputs: Sequence[LogRecord], **execution: object) -> li
     ``execution`` overrides settings of the recorded config (for the negative tests).
     """
     clock = ManualClock(inputs[0].received_ns)
-    async with running_sim(sim_options()) as sim:
+    # The sim shares the replay's clock: Kraken ``deadline``s the router computes at recorded
+    # times must be judged at those times, not against today's wall clock.
+    async with running_sim(dataclasses.replace(sim_options(), clock=clock)) as sim:
         prepare_sim(sim)
         config = router_config(sim.rest_url, sim.ws_url, execution=execution)
         bus = MemoryBus(config=config, clock=clock)

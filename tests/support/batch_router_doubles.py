@@ -19,6 +19,7 @@ from actors.batch_router import (
     BatchPlacementReply,
     LookupResult,
     OptimizedBatchProcessor,
+    OrderLookup,
     OutcomeEvent,
     PlacementReply,
 )
@@ -105,6 +106,7 @@ class ExchangeDouble:
         self.scripts: dict[str, deque[str]] = {}
         self.batch_scripts: deque[str] = deque()
         self.lookup_scripts: dict[str, deque[str]] = {}
+        self.lookups: list[OrderLookup] = []
         self.in_flight = 0
         self.max_in_flight = 0
         self.after_add_order: Callable[[str, bool], None] | None = None
@@ -184,7 +186,9 @@ class ExchangeDouble:
         )
         return BatchPlacementReply(entries=entries)
 
-    async def find_order(self, cl_ord_id: str) -> LookupResult:
+    async def find_order(self, lookup: OrderLookup) -> LookupResult:
+        cl_ord_id = lookup.cl_ord_id
+        self.lookups.append(lookup)
         self.calls.append(("find_order", (cl_ord_id,)))
         await asyncio.sleep(0)
         step = self._next(self.lookup_scripts.get(cl_ord_id), default="real")

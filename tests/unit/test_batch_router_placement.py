@@ -65,7 +65,8 @@ async def test_unknown_outcome_when_order_absent_then_retried_once() -> None:
     )
 
     assert router.exchange.call_count("add_order") == 2
-    assert router.exchange.call_count("find_order") == router.config.reconcile_attempts
+    # the quick rounds, then one look-up after the deadline + margin proves it absent
+    assert router.exchange.call_count("find_order") == router.config.reconcile_attempts + 1
     [placed] = router.sink.placed()
     assert placed.attempts == 2
     assert not placed.reconciled
@@ -74,17 +75,90 @@ async def test_unknown_outcome_when_order_absent_then_retried_once() -> None:
 
 
 async def test_unknown_outcome_when_lookups_keep_failing_then_failed_unknown_outcome() -> None:
-    """If the exchange cannot be asked, the order is never re-sent."""
+    """If the exchange cannot be asked for ``reconcile_max_s``, the order is never re-sent."""
     router = make_router()
     cl_ord_id = derive_cl_ord_id("p-lookup", 0)
     router.exchange.script(cl_ord_id, "unknown_lost")
-    router.exchange.script_lookup(cl_ord_id, "fail", "fail", "fail")
+    router.exchange.script_lookup(cl_ord_id, *["fail"] * 1000)
 
     await _one_order(router, "p-lookup")
 
     assert router.exchange.call_count("add_order") == 1
     [failure] = router.sink.failed()
     assert failure.reason == "unknown_outcome"
+    assert router.clock() >= START_NS + int(router.config.reconcile_max_s * _S)
+
+
+async def test_unknown_outcome_is_resolved_once_the_venue_answers_again() -> None:
+    """Look-ups failing through an outage keep going; the first answer settles the order."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("p-outage", 0)
+    router.exchange.script(cl_ord_id, "unknown_placed")
+    router.exchange.script_lookup(cl_ord_id, *["fail"] * 12)
+
+    await _one_order(router, "p-outage")
+
+    [placed] = router.sink.placed()
+    assert placed.reconciled
+    assert router.sink.failed() == []
+    assert router.exchange.call_count("find_order") == 13
+
+
+async def test_not_found_before_the_deadline_passed_is_not_absent() -> None:
+    """An order may reach the engine up to its deadline: not-found answers before deadline +
+    margin do not count; the order is re-sent only after a look-up made past that time."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("p-early", 0)
+    router.exchange.script(cl_ord_id, "unknown_lost")
+
+    await _one_order(router, "p-early")
+
+    [sent_deadline, _] = router.exchange.deadlines
+    config = router.config
+    absent_after = sent_deadline + int(config.absent_margin_s * _S)
+    add_calls = [i for i, call in enumerate(router.exchange.calls) if call[0] == "add_order"]
+    assert len(add_calls) == 2
+    assert router.clock() >= absent_after
+    _no_duplicates(router)
+
+
+async def test_every_placement_carries_a_short_deadline() -> None:
+    """No batch deadline: Kraken's ``deadline`` is still sent, now + placement_deadline_s."""
+    router = make_router(ExecutionConfig(placement_deadline_s=4.0))
+
+    await _one_order(router, "p-short")
+
+    assert router.exchange.deadlines == [START_NS + 4 * _S]
+
+
+async def test_lookup_names_pair_side_volume_and_the_run_start() -> None:
+    """Reconciliation asks for the order of this request, opened after this run started."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("p-match", 0, "run-2")
+    router.exchange.script(cl_ord_id, "unknown_placed")
+    run_started = START_NS - 30 * _S
+
+    await router.processor.process_batch_orders(
+        [limit_order()],
+        BatchStrategy.SEQUENTIAL,
+        batch_id="p-match",
+        run_id="run-2",
+        run_started_ns=run_started,
+    )
+
+    lookup = router.exchange.lookups[0]
+    assert lookup.cl_ord_id == cl_ord_id
+    assert (lookup.pair, lookup.side, lookup.volume) == (
+        limit_order().pair,
+        "buy",
+        limit_order().volume,
+    )
+    assert run_started - 5 * _S < lookup.opened_after_ns <= run_started
+
+
+def test_ids_differ_between_runs_of_one_batch_id_and_repeat_within_a_run() -> None:
+    assert derive_cl_ord_id("b", 0, "run-1") == derive_cl_ord_id("b", 0, "run-1")
+    assert derive_cl_ord_id("b", 0, "run-1") != derive_cl_ord_id("b", 0, "run-2")
 
 
 async def test_gateway_exception_is_treated_as_unknown_outcome() -> None:
@@ -125,7 +199,7 @@ async def test_classifier_silent_when_outcome_unknown_then_reconciled_not_resent
 
     await _one_order(router, "p-silent-unknown")
 
-    assert router.exchange.call_count("find_order") == router.config.reconcile_attempts
+    assert router.exchange.call_count("find_order") == router.config.reconcile_attempts + 1
     assert router.exchange.call_count("add_order") == 1
     assert router.sink.failed()[0].reason == "retries_exhausted"
 
@@ -308,15 +382,18 @@ async def test_breaker_half_open_splits_probe_out_of_an_exchange_batch() -> None
 # -- deadlines and modes -----------------------------------------------------------------------
 
 
-async def test_deadline_is_passed_through_and_capped_at_sixty_seconds() -> None:
-    """Kraken's deadline is the batch deadline, at most now + 60 s."""
-    near = make_router()
+async def test_deadline_is_the_nearer_of_batch_deadline_and_placement_deadline() -> None:
+    """Kraken's deadline: min(batch deadline, now + placement_deadline_s), at most now + 60 s."""
+    near = make_router(ExecutionConfig(placement_deadline_s=60.0))
     await _one_order(near, "p-deadline-near", deadline_ns=START_NS + 10 * _S)
-    far = make_router(ExecutionConfig(batch_timeout=600.0))
+    far = make_router(ExecutionConfig(batch_timeout=600.0, placement_deadline_s=60.0))
     await _one_order(far, "p-deadline-far", deadline_ns=START_NS + 300 * _S)
+    short = make_router()
+    await _one_order(short, "p-deadline-short", deadline_ns=START_NS + 10 * _S)
 
     assert near.exchange.deadlines == [START_NS + 10 * _S]
     assert far.exchange.deadlines == [START_NS + 60 * _S]
+    assert short.exchange.deadlines == [START_NS + 5 * _S]
 
 
 async def test_deadline_less_than_two_seconds_away_then_failed_without_call() -> None:
@@ -371,7 +448,7 @@ async def test_resume_when_lookup_keeps_failing_then_not_placed() -> None:
     """Redelivery with an unreachable exchange: unknown_outcome, never a blind re-send."""
     router = make_router()
     cl_ord_id = derive_cl_ord_id("p-resume-fail", 0)
-    router.exchange.script_lookup(cl_ord_id, "fail", "fail", "fail")
+    router.exchange.script_lookup(cl_ord_id, *["fail"] * 1000)
 
     completed = await router.processor.process_batch_orders(
         [limit_order()], BatchStrategy.SEQUENTIAL, batch_id="p-resume-fail", resume=True

@@ -1,0 +1,117 @@
+"""One process per Kraken API key, enforced at start through a lease in NATS KV.
+
+Kraken wants nonces strictly increasing per key, and two processes signing with one key send
+requests that can arrive out of order: ``EAPI:Invalid nonce``, which counts toward the trading
+breaker and risks a ban (KRAKEN.md §1.3, "use one API key per process"). Within a process the
+nonce floor and the per-key send lock already make the order right. Across processes a shared
+nonce authority would have to serialize every private call through NATS; instead each router
+holds its key's lease (the key's SHA-256 fingerprint, never the key) and a second process
+offering the same key refuses to start with a configuration error. Several routers therefore
+run with one key each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Callable
+
+import msgspec
+
+from bus.ports import KeyValueStore
+
+__all__ = ["ApiKeyInUse", "ApiKeyLease", "key_fingerprint"]
+
+_log = logging.getLogger(__name__)
+_NS = 1_000_000_000
+
+
+class ApiKeyInUse(RuntimeError):
+    """Another live process holds this API key."""
+
+
+class _Holder(msgspec.Struct, frozen=True):
+    owner: str
+    lease_until_ns: int
+
+
+def key_fingerprint(api_key: str) -> str:
+    return hashlib.sha256(api_key.encode()).hexdigest()[:32]
+
+
+class ApiKeyLease:
+    def __init__(
+        self,
+        store: KeyValueStore,
+        api_key: str,
+        *,
+        owner: str,
+        clock: Callable[[], int],
+        lease_s: float,
+    ) -> None:
+        self._store = store
+        self._key = f"apikey.{key_fingerprint(api_key)}"
+        self._owner = owner
+        self._clock = clock
+        self._lease_ns = int(lease_s * _NS)
+        self._lease_s = lease_s
+        self._revision: int | None = None
+
+    async def acquire(self) -> None:
+        """Take the key's lease. A crashed holder's lease runs out within ``lease_s``, so a
+        held key is waited for up to twice that; still renewed then, the holder is alive:
+        raise :class:`ApiKeyInUse`."""
+        give_up = self._clock() + 2 * self._lease_ns
+        while True:
+            holder = await self._try_acquire()
+            if holder is None:
+                return
+            if self._clock() >= give_up:
+                raise ApiKeyInUse(
+                    f"the Kraken API key is in use by {holder} (nonces of two processes on one "
+                    "key collide: EAPI:Invalid nonce); give each router its own KRAKEN_API_KEY"
+                )
+            await asyncio.sleep(self._lease_s / 3)
+
+    async def _try_acquire(self) -> str | None:
+        """``None`` once the lease is ours, else the live holder's name."""
+        try:
+            entry = await self._store.get(self._key)
+        except Exception:  # never held
+            entry = None
+        value = getattr(entry, "value", None)
+        mine = _Holder(self._owner, self._clock() + self._lease_ns)
+        encoded = msgspec.msgpack.encode(mine)
+        try:
+            if not value:
+                self._revision = await self._store.create(self._key, encoded)
+                return None
+            holder = msgspec.msgpack.decode(value, type=_Holder)
+            if holder.owner != self._owner and holder.lease_until_ns > self._clock():
+                return holder.owner
+            self._revision = await self._store.update(self._key, encoded, last=entry.revision)
+        except ApiKeyInUse:
+            raise
+        except Exception:  # taken concurrently: look again
+            return "another process"
+        return None
+
+    async def keep(self) -> None:
+        """Renew every third of the lease, for as long as the process runs."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                encoded = msgspec.msgpack.encode(
+                    _Holder(self._owner, self._clock() + self._lease_ns)
+                )
+                self._revision = await self._store.update(self._key, encoded, last=self._revision)
+            except Exception as e:  # bus down: retried next round; a rival cannot start meanwhile
+                _log.warning("apikey.lease_renew_failed error=%r", e)
+                await self._reacquire()
+
+    async def _reacquire(self) -> None:
+        try:
+            await self.acquire()
+        except Exception as e:
+            _log.error("apikey.lease_lost error=%r", e)

@@ -1,0 +1,61 @@
+"""What ``galfriday replay`` may publish where: command subjects never go back into a live root.
+
+Replaying ``orders.batch.requested`` re-executes recorded batches; ``control.*`` flips the kill
+switch; ``kraken.call.*`` feeds the breakers. Into the live subject root they are refused unless
+the user asks for another root (the subjects are rewritten) or a dry run (nothing published).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from bus.eventlog import LogRecord
+
+__all__ = ["COMMAND_TAILS", "ReplayRefused", "is_command_subject", "retarget", "split_root"]
+
+COMMAND_TAILS = ("orders.batch.requested", "control.", "kraken.call.")
+"""Subjects (after the root) whose replay makes something happen, not just reports it."""
+_FIRST_TOKENS = frozenset({"md", "orders", "kraken", "errors", "breaker", "control", "dlq", "svc"})
+
+
+class ReplayRefused(ValueError):
+    """The replay would re-issue commands on a live root; the message says what to do."""
+
+
+def split_root(subject: str) -> tuple[str, str]:
+    """``gf.orders.batch.requested`` → (``gf``, ``orders.batch.requested``); the root may
+    itself contain dots. A subject of no known shape is all root."""
+    tokens = subject.split(".")
+    for index in range(1, len(tokens)):
+        if tokens[index] in _FIRST_TOKENS:
+            return ".".join(tokens[:index]), ".".join(tokens[index:])
+    return subject, ""
+
+
+def is_command_subject(subject: str) -> bool:
+    tail = split_root(subject)[1]
+    return any(tail == c or (c.endswith(".") and tail.startswith(c)) for c in COMMAND_TAILS)
+
+
+def retarget(
+    records: Iterable[LogRecord], *, live_root: str, target_root: str | None, dry_run: bool
+) -> list[LogRecord]:
+    """The records to publish, moved under ``target_root`` when given.
+
+    Raises :class:`ReplayRefused` when command subjects would land on ``live_root``.
+    """
+    moved: list[LogRecord] = []
+    commands = 0
+    for record in records:
+        tail = split_root(record.subject)[1]
+        subject = f"{target_root}.{tail}" if target_root is not None and tail else record.subject
+        if is_command_subject(subject) and split_root(subject)[0] == live_root:
+            commands += 1
+        moved.append(LogRecord(subject, record.headers, record.received_ns, record.payload))
+    if commands and not dry_run:
+        raise ReplayRefused(
+            f"the log holds {commands} command message(s) (orders.batch.requested, control.*, "
+            f"kraken.call.*) that would re-execute on the live subject root {live_root!r}; "
+            "replay into another root with --subject-root ROOT, or use --dry-run"
+        )
+    return moved

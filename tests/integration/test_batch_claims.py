@@ -1,0 +1,101 @@
+"""Batch claims on a real NATS KV bucket: once-ever batch ids, the fenced ownership lease and
+the takeover wait (time injected; the KV is real)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import nats
+import pytest
+import pytest_asyncio
+from nats.js.kv import KeyValue
+
+from actors.batch_router.batch_claims import BatchClaims, ClaimKind
+from actors.batch_router.ports import OwnershipLost
+from bus.clock import ManualClock
+from bus.jetstream import ensure_key_value
+from schemas import GalFridayConfig
+
+pytestmark = pytest.mark.nats
+
+_S = 1_000_000_000
+LEASE_S = 3.0
+IN_FLIGHT_S = 5.0
+MARGIN_S = 1.0
+
+
+@pytest_asyncio.fixture
+async def store(bus_config: GalFridayConfig, subject_root: str) -> AsyncIterator[KeyValue]:
+    connection = await nats.connect(bus_config.nats.url)
+    yield await ensure_key_value(connection.jetstream(), f"{subject_root}_batches", ttl_s=3600)
+    await connection.drain()
+
+
+def claims_of(store: KeyValue, owner: str, clock: ManualClock) -> BatchClaims:
+    return BatchClaims(
+        store,
+        owner=owner,
+        clock=clock,
+        sleep=clock.sleep,
+        lease_s=LEASE_S,
+        in_flight_s=IN_FLIGHT_S,
+        margin_s=MARGIN_S,
+        retention_s=86_400.0,
+    )
+
+
+async def test_first_claim_is_new_and_a_later_request_of_the_same_id_is_a_duplicate(
+    store: KeyValue,
+) -> None:
+    clock = ManualClock()
+    router = claims_of(store, "a", clock)
+    first = await router.claim("batch/1 with spaces", stream_seq=7)
+    assert first.kind is ClaimKind.NEW
+    assert first.lease is not None
+    await first.lease.finish()
+    clock.advance(3 * 3600)  # hours later: far past any stream duplicate window
+    again = await router.claim("batch/1 with spaces", stream_seq=99)
+    assert again.kind is ClaimKind.DUPLICATE
+    same = await router.claim("batch/1 with spaces", stream_seq=7)
+    assert same.kind is ClaimKind.DONE
+
+
+async def test_batch_id_is_free_again_after_the_retention(store: KeyValue) -> None:
+    clock = ManualClock()
+    router = claims_of(store, "a", clock)
+    first = await router.claim("old", stream_seq=1)
+    clock.advance(2 * 86_400)
+    second = await router.claim("old", stream_seq=2)
+    assert second.kind is ClaimKind.NEW
+    assert second.record.run_id != first.record.run_id  # new cl_ord_ids for the new run
+
+
+async def test_takeover_waits_out_the_lease_and_fences_the_old_owner(store: KeyValue) -> None:
+    clock = ManualClock()
+    owner_a = await claims_of(store, "a", clock).claim("b1", stream_seq=3)
+    assert owner_a.lease is not None
+    await owner_a.lease.confirm()
+    lease_end = owner_a.lease.record.lease_until_ns
+    # B is handed the same message (A stalled). It waits while A's lease is alive…
+    owner_b = await claims_of(store, "b", clock).claim("b1", stream_seq=3)
+    assert clock() >= lease_end
+    assert owner_b.kind is ClaimKind.RESUME
+    assert owner_b.record.run_id == owner_a.record.run_id  # a resume finds its own orders
+    # …and looks orders up only after A's last possible order has landed.
+    assert owner_b.settle_until_ns == lease_end + int((IN_FLIGHT_S + MARGIN_S) * _S)
+    # A wakes up: its next placement is refused before anything is sent.
+    with pytest.raises(OwnershipLost):
+        await owner_a.lease.confirm()
+    assert owner_b.lease is not None
+    await owner_b.lease.confirm()
+
+
+async def test_live_owner_finishing_makes_the_other_router_ack_without_work(
+    store: KeyValue,
+) -> None:
+    clock = ManualClock()
+    owner_a = await claims_of(store, "a", clock).claim("b2", stream_seq=4)
+    assert owner_a.lease is not None
+    await owner_a.lease.finish()
+    other = await claims_of(store, "b", clock).claim("b2", stream_seq=4)
+    assert other.kind is ClaimKind.DONE
