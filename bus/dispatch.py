@@ -166,7 +166,7 @@ class Dispatcher:
             received_ns=received_ns,
             num_delivered=_num_delivered(msg) if subscription.consumer is not None else 1,
             reply=msg.reply if subscription.consumer is None else "",
-            stream_seq=0 if subscription.consumer is None else msg.metadata.sequence.stream,
+            stream_seq=_stream_seq(msg) if subscription.consumer is not None else 0,
         )
         if problem or handler is None:
             await self._dead_letter(msg, delivery, subscription, problem)
@@ -280,6 +280,14 @@ def _num_delivered(msg: Msg) -> int:
         return int(msg.metadata.num_delivered)
     except Exception:
         return 1
+
+
+def _stream_seq(msg: Msg) -> int:
+    """The message's JetStream stream sequence; 0 when its metadata cannot be read."""
+    try:
+        return int(msg.metadata.sequence.stream)
+    except Exception:
+        return 0
 
 
 async def _keep_in_progress(msg: Msg, every_s: float) -> None:
