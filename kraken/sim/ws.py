@@ -17,6 +17,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from kraken.sim.book import SyntheticBook
 from kraken.sim.exchange import SimExchange
 from kraken.sim.pairs import PairSpec, find_ws_pair
 from kraken.sim.prices import Quote
@@ -103,6 +104,9 @@ class WsHub:
         for connection in self._connections:
             if spec.ws_symbol in connection.tickers:
                 connection.outbox.put_nowait(message)
+
+    def publish_book(self, spec: PairSpec, book: SyntheticBook) -> None:
+        pass
 
     def publish_status(self, status: str) -> None:
         for connection in self._connections:
