@@ -108,7 +108,8 @@ def add_order(exchange: SimExchange, account: Account, params: Mapping[str, Any]
     if not validate:
         # Kraken charges the fixed cost on receipt, even if validation then fails.
         _charge_trading(account, spec, account.trading_limiter.add_order_cost())
-    intent = parse_order(params, spec, exchange.prices[spec.pair_id].quote.ask, now)
+    quote = exchange.prices[spec.pair_id].quote
+    intent = parse_order(params, spec, quote.ask, now, last_price=quote.last)
     deadline = _deadline_ns(params, now)
     _check_mode(exchange, intent)
     _check_room(exchange, account, [intent])
@@ -136,9 +137,9 @@ def add_order_batch(exchange: SimExchange, account: Account, params: Mapping[str
     now = exchange.clock()
     if not validate:
         _charge_trading(account, spec, account.trading_limiter.batch_add_cost(len(items)))
-    reference = exchange.prices[spec.pair_id].quote.ask
+    quote = exchange.prices[spec.pair_id].quote
     # Whole-batch validation: the first invalid order rejects every order.
-    intents = [parse_order(item, spec, reference, now) for item in items]
+    intents = [parse_order(item, spec, quote.ask, now, last_price=quote.last) for item in items]
     deadline = _deadline_ns(params, now)
     for intent in intents:
         _check_mode(exchange, intent)
