@@ -51,6 +51,7 @@ __all__ = [
 ]
 
 PUBLIC_ENDPOINTS = ("Time", "SystemStatus", "AssetPairs", "Ticker", "OHLC")
+MARKET_ENDPOINTS = ("Depth", "Trades", "Spread", "Assets")
 PRIVATE_ENDPOINTS = (
     "Balance",
     "AddOrder",
@@ -63,7 +64,7 @@ PRIVATE_ENDPOINTS = (
     "QueryOrders",
     "GetWebSocketsToken",
 )
-ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + PRIVATE_ENDPOINTS)
+ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + MARKET_ENDPOINTS + PRIVATE_ENDPOINTS)
 SystemStatusName = Literal["online", "maintenance", "cancel_only", "post_only"]
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]

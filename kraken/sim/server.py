@@ -19,6 +19,7 @@ from kraken.sim.exchange import SimExchange
 from kraken.sim.fault_middleware import SHUTDOWN_KEY, fault_middleware
 from kraken.sim.faults import FaultInjector
 from kraken.sim.rest import EXCHANGE_KEY, add_rest_routes
+from kraken.sim.rest_market import add_market_routes
 from kraken.sim.scenario import Scenario, load_scenario
 from kraken.sim.ws import WS_HUB_KEY, WsHub
 from schemas.config import KrakenTier
@@ -86,6 +87,7 @@ def build_app(exchange: SimExchange, options: SimOptions) -> web.Application:
     hub = WsHub(exchange, options.heartbeat_interval_s)
     app[WS_HUB_KEY] = hub
     add_rest_routes(app)
+    add_market_routes(app)
     add_control_routes(app)
     app.router.add_get(WS_PATH, hub.handle)
 
