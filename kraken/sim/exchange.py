@@ -9,6 +9,7 @@ from __future__ import annotations
 import random
 import string
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -108,6 +109,7 @@ class Account:
         clock: Clock,
     ) -> None:
         self.credential = credential
+        self.tier = tier
         self.balances = dict(balances)
         self.rest_limiter = RestCallLimiter(tier, clock)
         self.trading_limiter = TradingRateLimiter(tier, clock)
@@ -129,13 +131,17 @@ class SimExchange:
         balances: dict[str, Decimal] | None = None,
         step_volatility: float = 0.0005,
         book_profile: BookProfile | None = None,
+        extra_accounts: Sequence[tuple[ApiCredential, KrakenTier, dict[str, Decimal] | None]] = (),
     ) -> None:
         self.seed = seed
         self.book_profile = book_profile or BookProfile()
         self.clock = clock
         self.tier = tier
         self.started_ns = clock()
-        self._credentials = credentials
+        self._credentials = credentials + [credential for credential, _, _ in extra_accounts]
+        self._setups = {
+            credential.key: (tier, balances) for credential, tier, balances in extra_accounts
+        }
         self._initial_balances = dict(balances or DEFAULT_BALANCES)
         self._step_volatility = step_volatility
         self.feeds: list[MarketFeed] = []
@@ -160,12 +166,16 @@ class SimExchange:
         self.system_status = "online"
         self.pair_status = {spec.pair_id: spec.status for spec in PAIRS}
         self.accounts = {
-            credential.key: Account(credential, self._initial_balances, self.tier, self.clock)
-            for credential in self._credentials
+            credential.key: self._new_account(credential) for credential in self._credentials
         }
         self.orders: dict[str, SimOrder] = {}
         self._requests: Counter[str] = Counter()
         self.ws_silenced_until_ns = 0
+
+    def _new_account(self, credential: ApiCredential) -> Account:
+        tier, balances = self._setups.get(credential.key, (self.tier, None))
+        start = self._initial_balances if balances is None else balances
+        return Account(credential, start, tier, self.clock)
 
     def reset(self) -> None:
         """Back to the starting state: balances, orders, prices, status, counters, faults."""
@@ -181,6 +191,9 @@ class SimExchange:
     @property
     def open_order_limit(self) -> int:
         return _OPEN_ORDER_LIMITS[self.tier]
+
+    def open_order_limit_of(self, account: Account) -> int:
+        return _OPEN_ORDER_LIMITS[account.tier]
 
     # -- observation ---------------------------------------------------------------------
 
@@ -526,6 +539,41 @@ class SimExchange:
                 self.close_order(order, "closed", None)
             else:
                 order.hold = Matcher.hold_for(order, limit, self.fee_rate(account, maker=False))
+
+    def amend(self, order: SimOrder, intent: OrderIntent) -> None:
+        """Change an open order in place (same txid); refused if the new hold is not covered."""
+        account = self.accounts[order.account]
+        before = (order.intent, order.hold, order.stopprice, order.limitprice)
+        order.intent = intent
+        order.amended = True
+        state = order.trigger_state
+        if state is not None and not order.triggered and intent.trail is None:
+            assert intent.price is not None
+            state.stop = order.stopprice = intent.price
+        if intent.price2 is not None:
+            order.limitprice = intent.price2
+        taker_fee = self.fee_rate(account, maker=False)
+        unit = order.limit_price or order.stopprice or self.prices[intent.pair.pair_id].quote.ask
+        hold = Matcher.hold_for(order, unit, taker_fee)
+        if hold[1] > self._available(account, hold[0], besides=order):
+            order.intent, order.hold, order.stopprice, order.limitprice = before
+            raise SimError(INSUFFICIENT_FUNDS)
+        order.hold = hold
+        if not order.waiting_for_trigger:
+            book = self.books[intent.pair.pair_id]
+            self._trade_now(
+                account, order, crosses=book.available(intent.side, order.limit_price) > 0
+            )
+
+    def replace_order(self, order: SimOrder, intent: OrderIntent) -> SimOrder:
+        """EditOrder: cancel ``order`` and place ``intent``; on a refusal the original stays."""
+        saved = (order.status, order.reason, order.closetm_ns, order.hold)
+        self.close_order(order, "canceled", "Order replaced")
+        try:
+            return self.place(self.accounts[order.account], intent)
+        except SimError:
+            order.status, order.reason, order.closetm_ns, order.hold = saved
+            raise
 
     def cancel(self, order: SimOrder) -> None:
         """Cancel an open order and charge the age-based penalty on its pair's trading counter."""

@@ -320,6 +320,7 @@ class SimOrder:
     stopprice: Decimal | None = None
     limitprice: Decimal | None = None
     trigger_state: TriggerState | None = None
+    amended: bool = False
 
     @property
     def pair(self) -> PairSpec:
@@ -390,6 +391,8 @@ class SimOrder:
 
     def _misc(self) -> str:
         misc = []
+        if self.amended:
+            misc.append("amended")
         if self.triggered:
             misc.append("touched")
         if self.vol_exec and self.vol_exec < self.intent.volume:

@@ -3,6 +3,8 @@
 A scenario is YAML or JSON::
 
     seed: 11                     # optional, overrides the sim's seed
+    accounts:                    # optional API keys besides the default one
+      - {key: desk-2, secret: <base64>, tier: pro, balances: {ZUSD: "5000"}, nonce_window: 0}
     prices: {XBTUSD: "95000"}    # optional starting prices
     faults:                      # windows count from when the fault is added (file: start)
       - {kind: outage, endpoints: [AddOrder], response: http, http_status: 503, calls: 2}
@@ -34,6 +36,7 @@ import yaml
 
 __all__ = [
     "ENDPOINTS",
+    "AccountSetup",
     "Fault",
     "LatencyFault",
     "LockoutFault",
@@ -64,7 +67,19 @@ PRIVATE_ENDPOINTS = (
     "QueryOrders",
     "GetWebSocketsToken",
 )
-ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + MARKET_ENDPOINTS + PRIVATE_ENDPOINTS)
+RECORD_ENDPOINTS = (
+    "TradesHistory",
+    "QueryTrades",
+    "Ledgers",
+    "QueryLedgers",
+    "TradeVolume",
+    "TradeBalance",
+    "BalanceEx",
+    "CancelOrderBatch",
+    "AmendOrder",
+    "EditOrder",
+)
+ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + MARKET_ENDPOINTS + PRIVATE_ENDPOINTS + RECORD_ENDPOINTS)
 SystemStatusName = Literal["online", "maintenance", "cancel_only", "post_only"]
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -160,8 +175,22 @@ Fault = OutageFault | LatencyFault | LoseResponseFault | MalformedFault | Lockou
 TimelineEvent = StatusChange | WsDisconnect | WsSilence
 
 
+class AccountSetup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One more API key: its own secret, balances, nonce state, REST counter and tier."""
+
+    key: Annotated[str, msgspec.Meta(min_length=1)]
+    secret: Annotated[str, msgspec.Meta(min_length=1)]
+    tier: Literal["starter", "intermediate", "pro"] = "starter"
+    balances: dict[str, Decimal] | None = None
+    nonce_window: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+    def __repr__(self) -> str:
+        return f"AccountSetup(key={self.key!r}, tier={self.tier!r})"
+
+
 class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     seed: int | None = None
+    accounts: tuple[AccountSetup, ...] = ()
     prices: dict[str, Decimal] = {}
     faults: tuple[Fault, ...] = ()
     timeline: tuple[TimelineEvent, ...] = ()
