@@ -33,6 +33,8 @@ from schemas.config import (
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BookLevel,
+    BookUpdated,
     BreakerState,
     CircuitBreakerStateChanged,
     ErrorCount,
@@ -77,6 +79,7 @@ from schemas.queries import (
 
 AnyEvent = (
     PriceUpdated
+    | BookUpdated
     | PriceStale
     | PriceRecovered
     | VolatilityUpdated
@@ -114,6 +117,8 @@ __all__ = [
     "BatchCompleted",
     "BatchRejected",
     "BatchStrategy",
+    "BookLevel",
+    "BookUpdated",
     "BreakerConfig",
     "BreakerState",
     "CircuitBreakerStateChanged",

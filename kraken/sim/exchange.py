@@ -147,6 +147,8 @@ class SimExchange:
         self.feeds: list[MarketFeed] = []
         self.faults = FaultInjector(clock, random.Random(f"{seed}:faults"))
         self.ws_silenced_until_ns = 0
+        self.book_checksum_faults = 0
+        """WS book updates still to send with a wrong checksum (a resync test's fault)."""
         self._reset_state()
 
     def _reset_state(self) -> None:

@@ -114,8 +114,12 @@ class WsHub:
             if view is None:
                 continue
             message = book_message(book, view, now, snapshot=False)
-            if message is not None:
-                connection.outbox.put_nowait(compact_json(message))
+            if message is None:
+                continue
+            if self._exchange.book_checksum_faults > 0:
+                self._exchange.book_checksum_faults -= 1
+                message["data"][0]["checksum"] ^= 1
+            connection.outbox.put_nowait(compact_json(message))
 
     def publish_status(self, status: str) -> None:
         for connection in self._connections:
