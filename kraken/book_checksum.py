@@ -16,8 +16,8 @@ __all__ = ["CHECKSUM_LEVELS", "book_checksum", "checksum_text"]
 CHECKSUM_LEVELS = 10
 
 
-def _field(value: Decimal, places: int) -> str:
-    text = f"{value.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_EVEN):f}"
+def _field(value: Decimal, quantum: Decimal) -> str:
+    text = f"{value.quantize(quantum, rounding=ROUND_HALF_EVEN):f}"
     return text.replace(".", "").lstrip("0")
 
 
@@ -29,13 +29,15 @@ def checksum_text(
     qty_decimals: int,
 ) -> str:
     """The string Kraken feeds to CRC32; ``asks`` best (lowest) first, ``bids`` best first."""
+    price_quantum = Decimal(1).scaleb(-price_decimals)
+    qty_quantum = Decimal(1).scaleb(-qty_decimals)
     parts: list[str] = []
     for side in (asks, bids):
         for index, (price, qty) in enumerate(side):
             if index == CHECKSUM_LEVELS:
                 break
-            parts.append(_field(price, price_decimals))
-            parts.append(_field(qty, qty_decimals))
+            parts.append(_field(price, price_quantum))
+            parts.append(_field(qty, qty_quantum))
     return "".join(parts)
 
 

@@ -7,14 +7,16 @@ resubscribes the symbol and the next snapshot rebuilds it (``resyncs`` counts th
 arriving while out of sync are ignored.
 
 ``BookUpdated`` is published at most once per ``min_interval_ns`` per pair (the latest state
-wins), carrying the top ``top_n`` levels a side. The router's risk check would read expected
-fills from it with :meth:`L2Book.expected_fill` semantics (walk the opposite side).
+wins), carrying the top ``top_n`` levels a side. The price cache's mid and spread follow every
+verified message; its depth near the mid is recomputed when an event is published. The
+router's risk check would price a market order from a ``BookUpdated`` the way
+:meth:`L2Book.expected_fill` does (walk the opposite side).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -29,40 +31,39 @@ _BPS = Decimal(10_000)
 
 
 class _Side:
-    """Levels of one side, kept sorted best first (bids store negated prices as keys)."""
+    """Levels of one side, kept sorted best first (bids are keyed by negated price)."""
 
     def __init__(self, *, descending: bool) -> None:
-        self._sign = -1 if descending else 1
+        self._descending = descending
         self._keys: list[Decimal] = []
-        self._qty: dict[Decimal, Decimal] = {}
+        self._levels: dict[Decimal, tuple[Decimal, Decimal]] = {}
 
     def clear(self) -> None:
         self._keys.clear()
-        self._qty.clear()
+        self._levels.clear()
 
     def set(self, price: Decimal, qty: Decimal) -> None:
-        key = price * self._sign
+        key = -price if self._descending else price
         if qty == 0:
-            if self._qty.pop(price, None) is not None:
+            if self._levels.pop(key, None) is not None:
                 del self._keys[bisect_left(self._keys, key)]
             return
-        if price not in self._qty:
+        if key not in self._levels:
             insort(self._keys, key)
-        self._qty[price] = qty
+        self._levels[key] = (price, qty)
 
     def truncate(self, depth: int) -> None:
         for key in self._keys[depth:]:
-            del self._qty[key * self._sign]
+            del self._levels[key]
         del self._keys[depth:]
 
-    def levels(self, count: int | None = None) -> Iterator[tuple[Decimal, Decimal]]:
+    def levels(self, count: int | None = None) -> list[tuple[Decimal, Decimal]]:
         keys = self._keys if count is None else self._keys[:count]
-        for key in keys:
-            price = key * self._sign
-            yield price, self._qty[price]
+        levels = self._levels
+        return [levels[key] for key in keys]
 
     def best(self) -> Decimal | None:
-        return self._keys[0] * self._sign if self._keys else None
+        return self._levels[self._keys[0]][0] if self._keys else None
 
     def __len__(self) -> int:
         return len(self._keys)
@@ -124,8 +125,15 @@ class L2Book:
         if mid is None:
             return Decimal(0), Decimal(0)
         reach = mid * bps / _BPS
-        bid_qty = sum((q for p, q in self.bids.levels() if p >= mid - reach), Decimal(0))
-        ask_qty = sum((q for p, q in self.asks.levels() if p <= mid + reach), Decimal(0))
+        bid_qty = ask_qty = Decimal(0)
+        for price, qty in self.bids.levels():  # best first: stop at the first level too far
+            if price < mid - reach:
+                break
+            bid_qty += qty
+        for price, qty in self.asks.levels():
+            if price > mid + reach:
+                break
+            ask_qty += qty
         return bid_qty, ask_qty
 
     def expected_fill(self, side: str, volume: Decimal) -> Decimal | None:
@@ -198,12 +206,17 @@ class OrderBooks:
         mid, spread = book.mid(), book.spread()
         if mid is None or spread is None:
             return None, False
-        depth_bid, depth_ask = book.depth_within_bps(self.depth_bps)
-        self.metrics[update.symbol] = BookMetrics(mid, spread, depth_bid, depth_ask, book.checksum)
         throttle = self._throttles[update.symbol]
+        previous = self.metrics.get(update.symbol)
         if throttle.last_ns is not None and now_ns - throttle.last_ns < self.min_interval_ns:
+            if previous is not None:  # mid and spread stay exact; depth refreshes when published
+                self.metrics[update.symbol] = BookMetrics(
+                    mid, spread, previous.depth_bid, previous.depth_ask, book.checksum
+                )
             return None, False
         throttle.last_ns = now_ns
+        depth_bid, depth_ask = book.depth_within_bps(self.depth_bps)
+        self.metrics[update.symbol] = BookMetrics(mid, spread, depth_bid, depth_ask, book.checksum)
         event = BookUpdated(
             ts_event=update.received_ns or now_ns,
             ts_init=now_ns,

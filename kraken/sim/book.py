@@ -77,7 +77,8 @@ class SyntheticBook:
     def _size(self) -> Decimal:
         if self.profile.unlimited:
             return _UNLIMITED
-        multiple = self._random.randint(self.profile.size_min, self.profile.size_max)
+        span = self.profile.size_max - self.profile.size_min + 1
+        multiple = self.profile.size_min + int(self._random.random() * span)
         return max((self.spec.ordermin * multiple).quantize(self._lot), self._lot)
 
     def rebuild(self, bid: Decimal, ask: Decimal) -> None:

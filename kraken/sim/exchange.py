@@ -20,7 +20,7 @@ from kraken.sim.book import BookProfile, SyntheticBook
 from kraken.sim.clock import Clock
 from kraken.sim.errors import INSUFFICIENT_FUNDS, POST_ONLY_ORDER, SimError
 from kraken.sim.faults import FaultInjector
-from kraken.sim.fees import fee_rate, thirty_day_volume
+from kraken.sim.fees import fee_rate, usd_value
 from kraken.sim.matching import UNFILLED_IOC, Matcher
 from kraken.sim.orders import OrderIntent, SimOrder
 from kraken.sim.pairs import PAIR_STATUSES, PAIRS, PairSpec, find_pair
@@ -154,6 +154,7 @@ class SimExchange:
     def _reset_state(self) -> None:
         now = self.clock()
         self._ids = random.Random(f"{self.seed}:ids")
+        self._record_ids = random.Random(f"{self.seed}:record-ids")
         self._issued_ids: set[str] = set()
         self.prices = {
             spec.pair_id: PriceProcess(spec, self.seed, now, self._step_volatility)
@@ -164,13 +165,15 @@ class SimExchange:
         }
         for spec in PAIRS:
             self._rebuild_book(spec)
-        self.matcher = Matcher(self.new_id, self.clock)
+        self.matcher = Matcher(self.new_id, self.clock, self._usd_value)
         self.system_status = "online"
         self.pair_status = {spec.pair_id: spec.status for spec in PAIRS}
         self.accounts = {
             credential.key: self._new_account(credential) for credential in self._credentials
         }
         self.orders: dict[str, SimOrder] = {}
+        # Open orders only, in placement order: what matching and holds iterate over.
+        self._open: dict[str, SimOrder] = {}
         self._requests: Counter[str] = Counter()
         self.ws_silenced_until_ns = 0
 
@@ -330,7 +333,7 @@ class SimExchange:
                 account.dead_man_trigger_ns = None
                 for order in self.open_orders_of(account.key):
                     self.close_order(order, "canceled", DEAD_MAN_SWITCH_REASON)
-        for order in list(self.orders.values()):
+        for order in list(self._open.values()):
             expiry = order.intent.expiretm_ns
             if order.is_open and expiry is not None and now >= expiry:
                 self.close_order(order, "expired", None)
@@ -341,19 +344,30 @@ class SimExchange:
         return self.new_id("O")
 
     def new_id(self, prefix: str) -> str:
-        """Kraken-style ids: ``O`` orders, ``T`` trades, ``L`` ledger entries."""
+        """Kraken-style ids: ``O`` orders, ``T`` trades, ``L`` ledger entries.
+
+        Trades and ledger entries draw from their own seeded stream, so fills never shift the
+        order ids a seed produces.
+        """
+        if prefix == "O":
+            while True:
+                chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
+                txid = f"O{chars[:5]}-{chars[5:10]}-{chars[10:]}"
+                if txid not in self.orders:
+                    return txid
         while True:
-            chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
-            txid = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
-            if txid not in self.orders and txid not in self._issued_ids:
-                self._issued_ids.add(txid)
-                return txid
+            number = self._record_ids.getrandbits(83)
+            chars = "".join(_ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
+            record_id = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
+            if record_id not in self._issued_ids:
+                self._issued_ids.add(record_id)
+                return record_id
 
     def open_orders_of(self, key: str, pair_id: str | None = None) -> list[SimOrder]:
         return [
             order
-            for order in self.orders.values()
-            if order.account == key and order.is_open and pair_id in {None, order.pair.pair_id}
+            for order in self._open.values()
+            if order.account == key and pair_id in {None, order.pair.pair_id}
         ]
 
     def trades_allowed(self, spec: PairSpec) -> bool:
@@ -383,13 +397,16 @@ class SimExchange:
     def held(self, key: str, asset: str) -> Decimal:
         return self.accounts[key].balances.get(asset, Decimal(0)) - self.available(key, asset)
 
+    def _usd_value(self, spec: PairSpec, cost: Decimal) -> Decimal:
+        """A trade's cost in USD for fee tiers, XBT-quoted pairs at XBTUSD's last price."""
+        return usd_value(spec, cost, self.prices["XXBTZUSD"].quote.last)
+
     def fee_rate(self, account: Account, *, maker: bool) -> Decimal:
         """The account's fee from its 30-day volume (AssetPairs' tier table)."""
         return fee_rate(self.thirty_day_volume(account.key), maker=maker)
 
     def thirty_day_volume(self, key: str) -> Decimal:
-        xbt_usd = self.prices["XXBTZUSD"].quote.last
-        return thirty_day_volume(self.matcher.trades.values(), key, self.clock(), xbt_usd)
+        return self.matcher.volumes.total(key, self.clock())
 
     def place(self, account: Account, intent: OrderIntent) -> SimOrder:
         """Engine-side checks (post-only, funds), then accept, then trade what crosses now.
@@ -423,6 +440,7 @@ class SimExchange:
             hold=hold,
         )
         self.orders[order.txid] = order
+        self._open[order.txid] = order
         self._trade_now(account, order, crosses=crosses)
         return order
 
@@ -476,6 +494,7 @@ class SimExchange:
             trigger_state=state,
         )
         self.orders[order.txid] = order
+        self._open[order.txid] = order
         return order
 
     def _trigger_reference(self, spec: PairSpec, trigger: str) -> Decimal:
@@ -485,7 +504,7 @@ class SimExchange:
     def _fire_triggers(self, spec: PairSpec) -> None:
         if not self.trades_allowed(spec):
             return
-        for order in list(self.orders.values()):
+        for order in list(self._open.values()):
             if not (order.is_open and order.pair is spec and order.waiting_for_trigger):
                 continue
             state = order.trigger_state
@@ -518,6 +537,7 @@ class SimExchange:
 
     def close_order(self, order: SimOrder, status: str, reason: str | None) -> None:
         order.status = status
+        self._open.pop(order.txid, None)
         order.reason = reason
         order.closetm_ns = self.clock()
         order.hold = None
@@ -526,7 +546,7 @@ class SimExchange:
         if not self.trades_allowed(spec):
             return
         book = self.books[spec.pair_id]
-        for order in list(self.orders.values()):
+        for order in list(self._open.values()):
             if not (order.is_open and order.pair is spec) or order.waiting_for_trigger:
                 continue
             limit = order.limit_price
@@ -575,6 +595,7 @@ class SimExchange:
             return self.place(self.accounts[order.account], intent)
         except SimError:
             order.status, order.reason, order.closetm_ns, order.hold = saved
+            self._open[order.txid] = order
             raise
 
     def cancel(self, order: SimOrder) -> None:

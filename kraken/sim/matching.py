@@ -22,7 +22,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from kraken.sim.book import SyntheticBook
+from kraken.sim.fees import RollingVolume
 from kraken.sim.orders import SimOrder
+from kraken.sim.pairs import PairSpec
 from kraken.sim.trades import LedgerRecord, SimTrade
 
 if TYPE_CHECKING:
@@ -31,15 +33,18 @@ if TYPE_CHECKING:
 __all__ = ["Matcher"]
 
 IdSource = Callable[[str], str]
+UsdValue = Callable[[PairSpec, Decimal], Decimal]
 UNFILLED_IOC = "Unfilled IOC"
 
 
 class Matcher:
     """Applies fills to accounts and orders, and keeps the trade and ledger records."""
 
-    def __init__(self, new_id: IdSource, clock: Callable[[], int]) -> None:
+    def __init__(self, new_id: IdSource, clock: Callable[[], int], usd_value: UsdValue) -> None:
         self._new_id = new_id
         self._clock = clock
+        self._usd_value = usd_value
+        self.volumes = RollingVolume()
         self.trades: dict[str, SimTrade] = {}
         self.ledger: dict[str, LedgerRecord] = {}
 
@@ -103,6 +108,7 @@ class Matcher:
             ledger_ids=(base_id, quote_id),
         )
         self.trades[trade_id] = trade
+        self.volumes.add(account.key, now, self._usd_value(spec, cost))
         order.vol_exec += volume
         order.cost += cost
         order.fee += fee
