@@ -24,7 +24,7 @@ from kraken.models import (
 )
 from kraken.rest import RawResponse, interpret_response
 from kraken.result import KrakenFailure, KrakenOk
-from kraken.ws import StatusUpdate, SubscriptionResult, TickerUpdate, decode_ws_message
+from kraken.ws import BookUpdate, StatusUpdate, SubscriptionResult, TickerUpdate, decode_ws_message
 from tests.support.sim import KRAKEN_FIXTURES
 
 FIXTURES = KRAKEN_FIXTURES
@@ -215,6 +215,14 @@ def test_ws_subscribe_ack_fixture_when_decoded_then_success() -> None:
     assert updates == [
         SubscriptionResult(channel="ticker", symbol="BTC/USD", success=True, received_ns=1)
     ]
+
+
+def test_ws_book_fixture_decodes_as_a_book_update() -> None:
+    raw = (FIXTURES / "synthetic/nautilus_ws_book_update.json").read_bytes()
+    [update] = decode_ws_message(raw, 0) or []
+    assert isinstance(update, BookUpdate)
+    assert update.bids[0].price == Decimal("105944.20")
+    assert not update.snapshot
 
 
 def test_ws_other_fixtures_when_decoded_then_ignored_not_failed() -> None:
