@@ -226,9 +226,8 @@ def test_ws_book_fixture_decodes_as_a_book_update() -> None:
 
 
 def test_ws_other_fixtures_when_decoded_then_ignored_not_failed() -> None:
-    """Book, pong and trading messages decode as 'nothing of interest' rather than errors."""
+    """Pong and trading messages decode as 'nothing of interest' rather than errors."""
     names = [
-        "synthetic/nautilus_ws_book_update.json",
         "synthetic/nautilus_ws_pong.json",
         "synthetic/nautilus_ws_add_order_response_success.json",
         "synthetic/nautilus_ws_add_order_response_failure.json",
