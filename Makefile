@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.breakers
 	$(BIN)/python -m bench.batch_router
 	$(BIN)/python -m bench.market_data
+	$(BIN)/python -m bench.sim_market
 	$(BIN)/python -m bench.actor_memory 120
 
 ## hostile payloads against the running stack, large count (CI runs a small one in `make test`)

@@ -47,6 +47,13 @@ class Subjects:
     def price_all(self) -> str:
         return self._join("md", "price", "*")
 
+    def book(self, pair: str) -> str:
+        """L2 book tops: core NATS only, in no stream (they are superseded within a second)."""
+        return self._join("md", "book", pair_token(pair))
+
+    def book_all(self) -> str:
+        return self._join("md", "book", "*")
+
     def stale(self, pair: str) -> str:
         return self._join("md", "stale", pair_token(pair))
 

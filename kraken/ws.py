@@ -33,6 +33,8 @@ from schemas.config import KrakenConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 
 __all__ = [
+    "BookLevel",
+    "BookUpdate",
     "ConnectionState",
     "ConnectionStateChanged",
     "KrakenWsClient",
@@ -108,7 +110,25 @@ class ConnectionStateChanged(msgspec.Struct, frozen=True, kw_only=True):
     ts_ns: int = 0
 
 
-WsUpdate = TickerUpdate | StatusUpdate | SubscriptionResult | ConnectionStateChanged
+class BookLevel(msgspec.Struct, frozen=True, array_like=False):
+    price: Decimal
+    qty: Decimal
+    """0 removes the level."""
+
+
+class BookUpdate(msgspec.Struct, frozen=True, kw_only=True):
+    """One ``book`` channel message for one symbol; Decimals parsed from the JSON number text."""
+
+    symbol: str
+    bids: tuple[BookLevel, ...] = ()
+    asks: tuple[BookLevel, ...] = ()
+    checksum: int = 0
+    timestamp: str | None = None
+    snapshot: bool = False
+    received_ns: int = 0
+
+
+WsUpdate = TickerUpdate | StatusUpdate | SubscriptionResult | ConnectionStateChanged | BookUpdate
 
 
 @dataclass(slots=True)
@@ -159,7 +179,13 @@ class _SubscribeAck(msgspec.Struct, frozen=True):
     error: str | None = None
 
 
+class _BookMessage(msgspec.Struct, frozen=True):
+    type: str
+    data: list[BookUpdate]
+
+
 _head_decoder = msgspec.json.Decoder(_Head)
+_book_decoder = msgspec.json.Decoder(_BookMessage)
 _ticker_decoder = msgspec.json.Decoder(_TickerMessage)
 _status_decoder = msgspec.json.Decoder(_StatusMessage)
 _ack_decoder = msgspec.json.Decoder(_SubscribeAck)
@@ -180,6 +206,13 @@ def _decode(text: str | bytes, received_ns: int) -> tuple[str | None, list[WsUpd
             return head.channel, [
                 msgspec.structs.replace(d, snapshot=snapshot, received_ns=received_ns)
                 for d in ticker.data
+            ]
+        if head.channel == "book":
+            book = _book_decoder.decode(text)
+            snapshot = book.type == "snapshot"
+            return head.channel, [
+                msgspec.structs.replace(d, snapshot=snapshot, received_ns=received_ns)
+                for d in book.data
             ]
         if head.channel == "status":
             status = _status_decoder.decode(text)
@@ -231,9 +264,12 @@ class KrakenWsClient:
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 30.0,
         queue_size: int = 10_000,
+        book_depth: int | None = None,
     ) -> None:
         self.config = config
         self.symbols = tuple(symbols)
+        self.book_depth = book_depth
+        """Also subscribe to the L2 ``book`` channel at this depth (10, 25, 100, 500, 1000)."""
         self.counters = WsCounters()
         self.state = ConnectionState.CLOSED
         self._rng = rng
@@ -368,6 +404,28 @@ class KrakenWsClient:
             "req_id": self._req_id,
         }
         await socket.send_str(msgspec.json.encode(request).decode())
+        if self.book_depth is not None:
+            await self._send_book(socket, "subscribe", self.symbols)
+
+    async def _send_book(
+        self, socket: aiohttp.ClientWebSocketResponse, method: str, symbols: Sequence[str]
+    ) -> None:
+        self._req_id += 1
+        params = {"channel": "book", "symbol": list(symbols), "depth": self.book_depth}
+        request = {"method": method, "params": params, "req_id": self._req_id}
+        await socket.send_str(msgspec.json.encode(request).decode())
+
+    async def resubscribe_book(self, symbol: str) -> bool:
+        """Unsubscribe and subscribe ``symbol``'s book again (a fresh snapshot follows).
+
+        False when there is no open socket; the next connection subscribes anyway.
+        """
+        socket = self._socket
+        if socket is None or socket.closed or self.book_depth is None:
+            return False
+        await self._send_book(socket, "unsubscribe", [symbol])
+        await self._send_book(socket, "subscribe", [symbol])
+        return True
 
     async def _serve(self, socket: aiohttp.ClientWebSocketResponse) -> tuple[str, bool, bool]:
         """Read until the socket ends; returns (reason, terminal, received any message)."""

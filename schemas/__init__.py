@@ -33,6 +33,8 @@ from schemas.config import (
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BookLevel,
+    BookUpdated,
     BreakerState,
     CircuitBreakerStateChanged,
     ErrorCount,
@@ -78,6 +80,7 @@ from schemas.queries import (
 
 AnyEvent = (
     PriceUpdated
+    | BookUpdated
     | PriceStale
     | PriceRecovered
     | VolatilityUpdated
@@ -116,6 +119,8 @@ __all__ = [
     "BatchCompleted",
     "BatchRejected",
     "BatchStrategy",
+    "BookLevel",
+    "BookUpdated",
     "BreakerConfig",
     "BreakerState",
     "CircuitBreakerStateChanged",

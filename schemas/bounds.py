@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from decimal import Decimal
 
-from schemas.events import OrderBatchRequested, PriceUpdated
+from schemas.events import BookUpdated, OrderBatchRequested, PriceUpdated
 from schemas.orders import OrderRequest
 
 __all__ = [
@@ -45,6 +45,15 @@ def check_bounded(name: str, value: Decimal | None, *, positive: bool = False) -
         raise ValueError(f"{name} must be positive, got {value}")
 
 
+def _check_book(book: BookUpdated) -> None:
+    check_bounded("mid", book.mid)
+    check_bounded("spread", book.spread)
+    for side, levels in (("bids", book.bids), ("asks", book.asks)):
+        for level in levels:
+            check_bounded(f"{side}.price", level.price)
+            check_bounded(f"{side}.qty", level.qty)
+
+
 def _check_quote(quote: PriceUpdated) -> None:
     check_bounded("bid", quote.bid, positive=True)
     check_bounded("ask", quote.ask, positive=True)
@@ -69,6 +78,7 @@ def _check_batch(batch: OrderBatchRequested) -> None:
 
 _CHECKS: dict[type, Callable[[object], None]] = {
     PriceUpdated: _check_quote,  # type: ignore[dict-item]
+    BookUpdated: _check_book,  # type: ignore[dict-item]
     OrderBatchRequested: _check_batch,  # type: ignore[dict-item]
     OrderRequest: _check_order,  # type: ignore[dict-item]
 }

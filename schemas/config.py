@@ -162,6 +162,28 @@ class MaintenanceWindow(_Config, frozen=True, kw_only=True):
             )
 
 
+BOOK_DEPTHS = (10, 25, 100, 500, 1000)
+
+
+class BookConfig(_Config, frozen=True, kw_only=True):
+    """The L2 book from Kraken's WS v2 ``book`` channel (issue 15)."""
+
+    depth: int = 10
+    """Subscribed depth: one of Kraken's 10, 25, 100, 500, 1000."""
+    top_n: PositiveInt = 10
+    """Levels per side in each ``BookUpdated``."""
+    min_interval_s: NonNegativeFloat = 0.25
+    """At most one ``BookUpdated`` per pair per interval (the latest book wins)."""
+    depth_bps: Decimal = Decimal(10)
+    """The price cache keeps the quantity resting within this many basis points of the mid."""
+
+    def __post_init__(self) -> None:
+        if self.depth not in BOOK_DEPTHS:
+            raise ValueError(f"book.depth must be one of {list(BOOK_DEPTHS)}, got {self.depth}")
+        if not self.depth_bps.is_finite() or not 0 < self.depth_bps <= 10_000:
+            raise ValueError(f"book.depth_bps must be in (0, 10000], got {self.depth_bps}")
+
+
 class MarketDataConfig(_Config, frozen=True, kw_only=True):
     cache_ttl_seconds: PositiveFloat = 1.0
     staleness_threshold_seconds: PositiveFloat = 30.0
@@ -175,6 +197,8 @@ class MarketDataConfig(_Config, frozen=True, kw_only=True):
     maintenance_windows: tuple[MaintenanceWindow, ...] = ()
     holiday_calendars: tuple[str, ...] = ("XNYS", "XLON", "XTKS")
     """Names from the ``exchange_calendars`` library (ISO MIC codes such as XNYS, or aliases)."""
+    book: BookConfig | None = None
+    """L2 order books of the feed pairs; ``None`` (the default) subscribes no ``book`` channel."""
 
     def __post_init__(self) -> None:
         check_unique("pairs", self.pairs)

@@ -13,6 +13,8 @@ from schemas.orders import BatchStrategy, OrderRequest
 __all__ = [
     "BatchCompleted",
     "BatchRejected",
+    "BookLevel",
+    "BookUpdated",
     "BreakerState",
     "CircuitBreakerStateChanged",
     "ErrorCount",
@@ -62,6 +64,24 @@ class PriceUpdated(Event, frozen=True, kw_only=True, tag="md.price.updated"):
     vwap_24h: Decimal
     source: PriceSource
     exchange_ts_ns: int | None = None
+
+
+class BookLevel(msgspec.Struct, frozen=True, array_like=True):
+    price: Decimal
+    qty: Decimal
+
+
+class BookUpdated(Event, frozen=True, kw_only=True, tag="md.book.updated"):
+    """The top of one pair's checksum-verified L2 book (best level first on each side)."""
+
+    pair: str
+    bids: tuple[BookLevel, ...]
+    asks: tuple[BookLevel, ...]
+    mid: Decimal
+    spread: Decimal
+    checksum: int
+    resyncs: int = 0
+    """Times this pair's book was rebuilt after a checksum mismatch since the actor started."""
 
 
 class PriceStale(Event, frozen=True, kw_only=True, tag="md.price.stale"):

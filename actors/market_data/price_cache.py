@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from actors.market_data.order_book import BookMetrics
 from schemas.events import PriceUpdated
 
 __all__ = ["CachedQuote", "Fetch", "PriceCache"]
@@ -28,6 +29,8 @@ class PriceCache:
     def __init__(self, ttl_ns: int) -> None:
         self.ttl_ns = ttl_ns
         self._entries: dict[str, CachedQuote] = {}
+        self.books: dict[str, BookMetrics] = {}
+        """Mid, spread and depth near the mid per pair, from the checksum-verified L2 book."""
         self.hits = 0
         self.misses = 0
 

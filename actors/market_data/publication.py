@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bus.subjects import Subjects
 from schemas.base import Event
 from schemas.events import (
+    BookUpdated,
     ExchangeStatusChanged,
     MarketSessionChanged,
     PriceRecovered,
@@ -34,6 +35,8 @@ def route_event(event: Event, subjects: Subjects) -> Route | None:
     match event:
         case PriceUpdated():
             subject, key, durable = subjects.price(event.pair), event.pair, False
+        case BookUpdated():
+            subject, key, durable = subjects.book(event.pair), event.pair, False
         case PriceStale() | PriceRecovered():
             subject, key, durable = subjects.stale(event.pair), event.pair, True
         case VolatilityUpdated():

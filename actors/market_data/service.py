@@ -123,6 +123,10 @@ class EnhancedMarketDataService:
         self.connection_failures = 0
         self.reconnects = 0
 
+    @property
+    def cache(self) -> PriceCache:
+        return self._cache
+
     # -- QUOTES ------------------------------------------------------------------------------
 
     def on_quote(self, quote: PriceUpdated) -> QuoteIntake:

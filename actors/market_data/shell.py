@@ -34,6 +34,7 @@ from nats.js.errors import KeyNotFoundError, NoKeysError
 
 from actors.market_data.holiday_table import SubprocessHolidayLoader
 from actors.market_data.holidays import HolidayCalendars
+from actors.market_data.order_book import OrderBooks
 from actors.market_data.publication import route_event
 from actors.market_data.service import EnhancedMarketDataService
 from actors.market_data.ticker_mapping import price_from_rest_ticker, price_from_ws_ticker
@@ -47,6 +48,7 @@ from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenFailure
 from kraken.ws import (
+    BookUpdate,
     ConnectionState,
     ConnectionStateChanged,
     KrakenWsClient,
@@ -116,6 +118,7 @@ class MarketDataActor(Actor):
         default_factory=lambda: asyncio.Queue(maxsize=_CALL_QUEUE_SIZE), init=False, repr=False
     )
     _call_ids: itertools.count[int] = field(default_factory=itertools.count, init=False, repr=False)
+    _books: OrderBooks | None = field(default=None, init=False, repr=False)
     _ws_paused: bool = field(default=False, init=False)
     _rest_polling: bool = field(default=False, init=False)
     _counters: Counter[str] = field(default_factory=Counter, init=False)
@@ -147,6 +150,7 @@ class MarketDataActor(Actor):
             on_call=self._on_kraken_call,
             backoff_base_s=self.ws_backoff_base_s,
             backoff_cap_s=self.ws_backoff_cap_s,
+            book_depth=None if config.market_data.book is None else config.market_data.book.depth,
         )
         md = config.market_data
         self._spawn(self._publish_calls(), "kraken-calls")
@@ -221,6 +225,9 @@ class MarketDataActor(Actor):
             case TickerUpdate():
                 self._mark_ws_live()
                 await self._intake(price_from_ws_ticker(update, self.context.clock()))
+            case BookUpdate():
+                self._mark_ws_live()
+                await self._on_book(update)
             case StatusUpdate():
                 self._mark_ws_live()
                 await self._publish(service.on_system_status(update.system, "ws"))
@@ -237,6 +244,45 @@ class MarketDataActor(Actor):
             case _:
                 pass
 
+    async def _on_book(self, update: BookUpdate) -> None:
+        books = await self._order_books()
+        if books is None:
+            return
+        event, resubscribe = books.on_update(update, self.context.clock())
+        metrics = books.metrics.get(update.symbol)
+        if metrics is not None:
+            self.service.cache.books[update.symbol] = metrics
+        else:
+            self.service.cache.books.pop(update.symbol, None)
+        if resubscribe:
+            _log.warning("book checksum mismatch for %s: resubscribing", update.symbol)
+            if self._ws is not None:
+                await self._ws.resubscribe_book(update.symbol)
+        if event is not None:
+            await self._publish([event])
+
+    async def _order_books(self) -> OrderBooks | None:
+        """Built on the first book message, with each pair's decimals from AssetPairs."""
+        if self._books is not None:
+            return self._books
+        book = self.context.config.market_data.book
+        registry = await self._pair_names()
+        if book is None or registry is None:
+            return None
+        decimals = {}
+        for symbol in self._feed:
+            info = registry.get(symbol)
+            if info is not None:
+                decimals[info.symbol] = (info.price_decimals, info.lot_decimals)
+        self._books = OrderBooks(
+            decimals,
+            depth=book.depth,
+            top_n=book.top_n,
+            min_interval_ns=round(book.min_interval_s * 1_000_000_000),
+            depth_bps=book.depth_bps,
+        )
+        return self._books
+
     # -- health -------------------------------------------------------------------------------
 
     def health(self) -> dict[str, Any]:
@@ -250,6 +296,8 @@ class MarketDataActor(Actor):
                 "paused_by_breaker": self._ws_paused,
                 **dataclasses.asdict(self._ws.counters),
             }
+        if self._books is not None:
+            report["book"] = self._books.health()
         return report
 
     def stats(self) -> dict[str, Any]:

@@ -5,6 +5,7 @@ dev credentials ``DEFAULT_API_KEY`` / ``DEFAULT_API_SECRET`` are public and only
 Control endpoints live under ``/sim/`` (ledger, faults, price, status, ws, reset).
 """
 
+from kraken.sim.book import BookProfile
 from kraken.sim.clock import Clock, ManualClock, system_clock
 from kraken.sim.credentials import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from kraken.sim.errors import DUPLICATE_CL_ORD_ID, SimError
@@ -13,6 +14,7 @@ from kraken.sim.faults import FaultInjector
 from kraken.sim.pairs import PAIRS, PairSpec
 from kraken.sim.prices import Quote
 from kraken.sim.scenario import (
+    AccountSetup,
     LateLandingFault,
     LatencyFault,
     LockoutFault,
@@ -35,6 +37,8 @@ __all__ = [
     "DEFAULT_BALANCES",
     "DUPLICATE_CL_ORD_ID",
     "PAIRS",
+    "AccountSetup",
+    "BookProfile",
     "Clock",
     "FaultInjector",
     "LateLandingFault",

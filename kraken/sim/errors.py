@@ -28,6 +28,7 @@ __all__ = [
     "UNKNOWN_ASSET_PAIR",
     "UNKNOWN_METHOD",
     "UNKNOWN_ORDER",
+    "UNSUPPORTED_SETTLE_POSITION",
     "SimError",
     "invalid_arguments",
 ]
@@ -55,6 +56,10 @@ POST_ONLY_ORDER = "EOrder:Post only order"
 ORDER_RATE_LIMIT_EXCEEDED = "EOrder:Rate limit exceeded"
 ORDERS_LIMIT_EXCEEDED = "EOrder:Orders limit exceeded"
 UNKNOWN_ORDER = "EOrder:Unknown order"
+# ``settle-position`` closes a margin position; simulated accounts trade spot only and hold none,
+# so the order names a position that does not exist (Kraken's documented ``EOrder:Unknown
+# position``), not bad input.
+UNSUPPORTED_SETTLE_POSITION = "EOrder:Unknown position"
 # Kraken documents no error for a cl_ord_id already used by an open order. The simulator answers
 # with the documented invalid-arguments family, naming the field, so prefix-matching clients see a
 # non-retryable input error; a client that retried an order it had in fact placed should reconcile

@@ -9,19 +9,24 @@ from __future__ import annotations
 import random
 import string
 from collections import Counter
-from dataclasses import dataclass
-from decimal import Decimal
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
 from kraken.ratelimit import RestCallLimiter, TradingRateLimiter, cancel_penalty
 from kraken.sim.auth import ApiCredential
+from kraken.sim.book import BookProfile, SyntheticBook
 from kraken.sim.clock import Clock
 from kraken.sim.errors import INSUFFICIENT_FUNDS, POST_ONLY_ORDER, SimError
 from kraken.sim.faults import FaultInjector
+from kraken.sim.fees import fee_rate, usd_value
+from kraken.sim.matching import UNFILLED_IOC, Matcher
 from kraken.sim.orders import OrderIntent, SimOrder
 from kraken.sim.pairs import PAIR_STATUSES, PAIRS, PairSpec, find_pair
 from kraken.sim.prices import PriceProcess, Quote
 from kraken.sim.scenario import StatusChange, WsDisconnect, WsSilence
+from kraken.sim.triggers import TriggerState, trigger_fires
 from kraken.sim.wire import NANOS_PER_SECOND
 from schemas.config import KrakenTier
 
@@ -48,6 +53,8 @@ DEFAULT_BALANCES: dict[str, Decimal] = {
 _OPEN_ORDER_LIMITS = {KrakenTier.STARTER: 60, KrakenTier.INTERMEDIATE: 80, KrakenTier.PRO: 225}
 # Kraken gives no reason string for a dead man's switch cancel; this one names the mechanism.
 DEAD_MAN_SWITCH_REASON = "Dead man's switch"
+# Kraken's reason on an order the engine cancels for lack of funds (e.g. a triggered stop).
+INSUFFICIENT_FUNDS_REASON = "Insufficient funds"
 _ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
@@ -55,6 +62,8 @@ class MarketFeed(Protocol):
     """What the exchange pushes to WebSocket clients."""
 
     def publish_quote(self, spec: PairSpec, quote: Quote) -> None: ...
+
+    def publish_book(self, spec: PairSpec, book: SyntheticBook) -> None: ...
 
     def publish_status(self, status: str) -> None: ...
 
@@ -100,6 +109,7 @@ class Account:
         clock: Clock,
     ) -> None:
         self.credential = credential
+        self.tier = tier
         self.balances = dict(balances)
         self.rest_limiter = RestCallLimiter(tier, clock)
         self.trading_limiter = TradingRateLimiter(tier, clock)
@@ -120,35 +130,57 @@ class SimExchange:
         credentials: list[ApiCredential],
         balances: dict[str, Decimal] | None = None,
         step_volatility: float = 0.0005,
+        book_profile: BookProfile | None = None,
+        extra_accounts: Sequence[tuple[ApiCredential, KrakenTier, dict[str, Decimal] | None]] = (),
     ) -> None:
         self.seed = seed
+        self.book_profile = book_profile or BookProfile()
         self.clock = clock
         self.tier = tier
         self.started_ns = clock()
-        self._credentials = credentials
+        self._credentials = credentials + [credential for credential, _, _ in extra_accounts]
+        self._setups = {
+            credential.key: (tier, balances) for credential, tier, balances in extra_accounts
+        }
         self._initial_balances = dict(balances or DEFAULT_BALANCES)
         self._step_volatility = step_volatility
         self.feeds: list[MarketFeed] = []
         self.faults = FaultInjector(clock, random.Random(f"{seed}:faults"))
         self.ws_silenced_until_ns = 0
+        self.book_checksum_faults = 0
+        """WS book updates still to send with a wrong checksum (a resync test's fault)."""
         self._reset_state()
 
     def _reset_state(self) -> None:
         now = self.clock()
         self._ids = random.Random(f"{self.seed}:ids")
+        self._record_ids = random.Random(f"{self.seed}:record-ids")
+        self._issued_ids: set[str] = set()
         self.prices = {
             spec.pair_id: PriceProcess(spec, self.seed, now, self._step_volatility)
             for spec in PAIRS
         }
+        self.books = {
+            spec.pair_id: SyntheticBook(spec, self.book_profile, self.seed) for spec in PAIRS
+        }
+        for spec in PAIRS:
+            self._rebuild_book(spec)
+        self.matcher = Matcher(self.new_id, self.clock, self._usd_value)
         self.system_status = "online"
         self.pair_status = {spec.pair_id: spec.status for spec in PAIRS}
         self.accounts = {
-            credential.key: Account(credential, self._initial_balances, self.tier, self.clock)
-            for credential in self._credentials
+            credential.key: self._new_account(credential) for credential in self._credentials
         }
         self.orders: dict[str, SimOrder] = {}
+        # Open orders only, in placement order: what matching and holds iterate over.
+        self._open: dict[str, SimOrder] = {}
         self._requests: Counter[str] = Counter()
         self.ws_silenced_until_ns = 0
+
+    def _new_account(self, credential: ApiCredential) -> Account:
+        tier, balances = self._setups.get(credential.key, (self.tier, None))
+        start = self._initial_balances if balances is None else balances
+        return Account(credential, start, tier, self.clock)
 
     def reset(self) -> None:
         """Back to the starting state: balances, orders, prices, status, counters, faults."""
@@ -164,6 +196,9 @@ class SimExchange:
     @property
     def open_order_limit(self) -> int:
         return _OPEN_ORDER_LIMITS[self.tier]
+
+    def open_order_limit_of(self, account: Account) -> int:
+        return _OPEN_ORDER_LIMITS[account.tier]
 
     # -- observation ---------------------------------------------------------------------
 
@@ -222,10 +257,29 @@ class SimExchange:
                 quote = self.prices[spec.pair_id].step(self.clock())
                 self._after_quote(spec, quote)
 
+    def _rebuild_book(self, spec: PairSpec) -> Quote:
+        """The synthetic book follows the path; the ticker's touch sizes are the book's."""
+        process = self.prices[spec.pair_id]
+        quote = process.quote
+        book = self.books[spec.pair_id]
+        book.rebuild(quote.bid, quote.ask)
+        best_bid, best_ask = book.best_bid(), book.best_ask()
+        if best_bid is not None and best_ask is not None and not book.profile.unlimited:
+            quote = replace(quote, bid_qty=best_bid.qty, ask_qty=best_ask.qty)
+            process.quote = quote
+        return quote
+
     def _after_quote(self, spec: PairSpec, quote: Quote) -> None:
+        quote = self._rebuild_book(spec)
+        self._fire_triggers(spec)
         self._match_resting(spec)
         for feed in self.feeds:
             feed.publish_quote(spec, quote)
+        self._publish_book(spec)
+
+    def _publish_book(self, spec: PairSpec) -> None:
+        for feed in self.feeds:
+            feed.publish_book(spec, self.books[spec.pair_id])
 
     def set_status(self, status: str) -> None:
         if status not in SYSTEM_STATUSES:
@@ -279,7 +333,7 @@ class SimExchange:
                 account.dead_man_trigger_ns = None
                 for order in self.open_orders_of(account.key):
                     self.close_order(order, "canceled", DEAD_MAN_SWITCH_REASON)
-        for order in list(self.orders.values()):
+        for order in list(self._open.values()):
             expiry = order.intent.expiretm_ns
             if order.is_open and expiry is not None and now >= expiry:
                 self.close_order(order, "expired", None)
@@ -287,17 +341,33 @@ class SimExchange:
     # -- orders --------------------------------------------------------------------------
 
     def new_txid(self) -> str:
+        return self.new_id("O")
+
+    def new_id(self, prefix: str) -> str:
+        """Kraken-style ids: ``O`` orders, ``T`` trades, ``L`` ledger entries.
+
+        Trades and ledger entries draw from their own seeded stream, so fills never shift the
+        order ids a seed produces.
+        """
+        if prefix == "O":
+            while True:
+                chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
+                txid = f"O{chars[:5]}-{chars[5:10]}-{chars[10:]}"
+                if txid not in self.orders:
+                    return txid
         while True:
-            chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
-            txid = f"O{chars[:5]}-{chars[5:10]}-{chars[10:]}"
-            if txid not in self.orders:
-                return txid
+            number = self._record_ids.getrandbits(83)
+            chars = "".join(_ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
+            record_id = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
+            if record_id not in self._issued_ids:
+                self._issued_ids.add(record_id)
+                return record_id
 
     def open_orders_of(self, key: str, pair_id: str | None = None) -> list[SimOrder]:
         return [
             order
-            for order in self.orders.values()
-            if order.account == key and order.is_open and pair_id in {None, order.pair.pair_id}
+            for order in self._open.values()
+            if order.account == key and pair_id in {None, order.pair.pair_id}
         ]
 
     def trades_allowed(self, spec: PairSpec) -> bool:
@@ -307,35 +377,56 @@ class SimExchange:
             "post_only",
         }
 
-    def _available(self, account: Account, asset: str) -> Decimal:
+    def _available(
+        self, account: Account, asset: str, *, besides: SimOrder | None = None
+    ) -> Decimal:
         held = sum(
             (
                 order.hold[1]
                 for order in self.open_orders_of(account.key)
-                if order.hold is not None and order.hold[0] == asset
+                if order.hold is not None and order.hold[0] == asset and order is not besides
             ),
             Decimal(0),
         )
         return account.balances.get(asset, Decimal(0)) - held
 
-    def _crosses(self, intent: OrderIntent, quote: Quote) -> bool:
-        if intent.price is None:
-            return True
-        return quote.ask <= intent.price if intent.side == "buy" else quote.bid >= intent.price
+    def available(self, key: str, asset: str) -> Decimal:
+        """Balance minus what open orders hold."""
+        return self._available(self.accounts[key], asset)
+
+    def held(self, key: str, asset: str) -> Decimal:
+        return self.accounts[key].balances.get(asset, Decimal(0)) - self.available(key, asset)
+
+    def _usd_value(self, spec: PairSpec, cost: Decimal) -> Decimal:
+        """A trade's cost in USD for fee tiers, XBT-quoted pairs at XBTUSD's last price."""
+        return usd_value(spec, cost, self.prices["XXBTZUSD"].quote.last)
+
+    def fee_rate(self, account: Account, *, maker: bool) -> Decimal:
+        """The account's fee from its 30-day volume (AssetPairs' tier table)."""
+        return fee_rate(self.thirty_day_volume(account.key), maker=maker)
+
+    def thirty_day_volume(self, key: str) -> Decimal:
+        return self.matcher.volumes.total(key, self.clock())
 
     def place(self, account: Account, intent: OrderIntent) -> SimOrder:
-        """Engine-side checks (post-only, funds), then accept, then fill what crosses now.
+        """Engine-side checks (post-only, funds), then accept, then trade what crosses now.
 
         Raises ``SimError`` for rejections that Kraken reports per order (also inside a batch).
         """
         spec = intent.pair
-        quote = self.prices[spec.pair_id].quote
-        crosses = self._crosses(intent, quote)
+        book = self.books[spec.pair_id]
+        taker_fee = self.fee_rate(account, maker=False)
+        if intent.is_trigger:
+            return self._place_trigger(account, intent, taker_fee)
+        limit = intent.price if intent.ordertype != "market" else None
+        crosses = book.available(intent.side, limit) > 0
         if intent.post_only and crosses:
             raise SimError(POST_ONLY_ORDER)
         if intent.side == "buy":
-            unit_price = quote.ask if intent.price is None else intent.price
-            need = intent.volume * unit_price * (1 + spec.taker_fee_rate)
+            if limit is None:
+                need = book.quote_cost("buy", intent.volume, None) * (1 + taker_fee)
+            else:
+                need = intent.volume * limit * (1 + taker_fee)
             hold = (spec.quote, need)
         else:
             hold = (spec.base, intent.volume)
@@ -349,34 +440,104 @@ class SimExchange:
             hold=hold,
         )
         self.orders[order.txid] = order
-        if crosses and self.trades_allowed(spec):
-            fill_price = quote.ask if intent.side == "buy" else quote.bid
-            self._fill(order, fill_price, spec.taker_fee_rate)
-        elif intent.ordertype == "market" or intent.timeinforce == "IOC":
-            # A market order with no trading allowed, or an IOC limit that did not cross.
-            self.close_order(
-                order, "canceled", "Unfilled IOC" if intent.ordertype == "limit" else None
-            )
+        self._open[order.txid] = order
+        self._trade_now(account, order, crosses=crosses)
         return order
 
-    def _fill(self, order: SimOrder, price: Decimal, fee_rate: Decimal) -> None:
-        """Fill the whole order at ``price``; fees are charged in the quote currency."""
+    def _trade_now(self, account: Account, order: SimOrder, *, crosses: bool) -> None:
+        """Take what crosses as a taker; then rest, or cancel a market/IOC remainder."""
         spec = order.pair
+        limit = order.limit_price
+        traded = False
+        if crosses and self.trades_allowed(spec):
+            taker_fee = self.fee_rate(account, maker=False)
+            traded = bool(
+                self.matcher.take(account, order, self.books[spec.pair_id], limit, taker_fee)
+            )
+        if self.matcher.remaining(order) <= 0:
+            self.close_order(order, "closed", None)
+        elif limit is None or order.intent.timeinforce == "IOC":
+            # A market order the book could not fill, or an IOC limit's remainder.
+            self.close_order(order, "canceled", UNFILLED_IOC if limit is not None else None)
+        else:
+            order.hold = Matcher.hold_for(order, limit, self.fee_rate(account, maker=False))
+        if traded:
+            self._publish_book(spec)
+
+    def _place_trigger(self, account: Account, intent: OrderIntent, taker_fee: Decimal) -> SimOrder:
+        spec = intent.pair
+        quote = self.prices[spec.pair_id].quote
+        reference = self._trigger_reference(spec, intent.trigger)
+        state = TriggerState(
+            ordertype=intent.ordertype,
+            side=intent.side,
+            reference=intent.trigger,
+            stop=intent.price if intent.price is not None else reference,
+            trail=intent.trail,
+        )
+        state.observe(reference)
+        if intent.side == "buy":
+            unit = max(intent.price2 or state.stop, state.stop, quote.ask)
+            hold = (spec.quote, intent.volume * unit * (1 + taker_fee))
+        else:
+            hold = (spec.base, intent.volume)
+        if hold[1] > self._available(account, hold[0]):
+            raise SimError(INSUFFICIENT_FUNDS)
+        order = SimOrder(
+            txid=self.new_txid(),
+            account=account.key,
+            intent=intent,
+            opentm_ns=self.clock(),
+            hold=hold,
+            stopprice=state.stop,
+            limitprice=intent.price2,
+            trigger_state=state,
+        )
+        self.orders[order.txid] = order
+        self._open[order.txid] = order
+        return order
+
+    def _trigger_reference(self, spec: PairSpec, trigger: str) -> Decimal:
+        quote = self.prices[spec.pair_id].quote
+        return quote.last if trigger == "last" else (quote.bid + quote.ask) / 2
+
+    def _fire_triggers(self, spec: PairSpec) -> None:
+        if not self.trades_allowed(spec):
+            return
+        for order in list(self._open.values()):
+            if not (order.is_open and order.pair is spec and order.waiting_for_trigger):
+                continue
+            state = order.trigger_state
+            assert state is not None
+            fires = trigger_fires(state, self._trigger_reference(spec, state.reference))
+            order.stopprice = state.stop
+            if fires:
+                self._activate(order, state)
+
+    def _activate(self, order: SimOrder, state: TriggerState) -> None:
+        """A fired trigger: the order now trades as a market order or a limit at its limit."""
+        intent = order.intent
+        spec = order.pair
+        order.triggered = True
+        if intent.limit_offset is not None:
+            offset = intent.limit_offset.offset_from(state.stop)
+            raw = state.stop + offset if intent.limit_offset.sign == "+" else state.stop - offset
+            ticks = (raw / spec.tick_size).quantize(Decimal(1), rounding=ROUND_HALF_EVEN)
+            order.limitprice = max(ticks * spec.tick_size, spec.tick_size)
         account = self.accounts[order.account]
-        volume = order.intent.volume
-        cost = volume * price
-        fee = cost * fee_rate
-        balances = account.balances
-        sign = 1 if order.intent.side == "buy" else -1
-        balances[spec.base] = balances.get(spec.base, Decimal(0)) + sign * volume
-        balances[spec.quote] = balances.get(spec.quote, Decimal(0)) - sign * cost - fee
-        order.vol_exec = volume
-        order.cost = cost
-        order.fee = fee
-        self.close_order(order, "closed", None)
+        book = self.books[spec.pair_id]
+        limit = order.limit_price
+        taker_fee = self.fee_rate(account, maker=False)
+        if intent.side == "buy":
+            need = book.quote_cost("buy", intent.volume, limit) * (1 + taker_fee)
+            if need > self._available(account, spec.quote, besides=order):
+                self.close_order(order, "canceled", INSUFFICIENT_FUNDS_REASON)
+                return
+        self._trade_now(account, order, crosses=book.available(intent.side, limit) > 0)
 
     def close_order(self, order: SimOrder, status: str, reason: str | None) -> None:
         order.status = status
+        self._open.pop(order.txid, None)
         order.reason = reason
         order.closetm_ns = self.clock()
         order.hold = None
@@ -384,11 +545,58 @@ class SimExchange:
     def _match_resting(self, spec: PairSpec) -> None:
         if not self.trades_allowed(spec):
             return
-        quote = self.prices[spec.pair_id].quote
-        for order in list(self.orders.values()):
-            if order.is_open and order.pair is spec and self._crosses(order.intent, quote):
-                assert order.intent.price is not None
-                self._fill(order, order.intent.price, spec.maker_fee_rate)
+        book = self.books[spec.pair_id]
+        for order in list(self._open.values()):
+            if not (order.is_open and order.pair is spec) or order.waiting_for_trigger:
+                continue
+            limit = order.limit_price
+            if limit is None:
+                continue
+            account = self.accounts[order.account]
+            if not self.matcher.rest_against(
+                account, order, book, self.fee_rate(account, maker=True)
+            ):
+                continue
+            if self.matcher.remaining(order) <= 0:
+                self.close_order(order, "closed", None)
+            else:
+                order.hold = Matcher.hold_for(order, limit, self.fee_rate(account, maker=False))
+
+    def amend(self, order: SimOrder, intent: OrderIntent) -> None:
+        """Change an open order in place (same txid); refused if the new hold is not covered."""
+        account = self.accounts[order.account]
+        before = (order.intent, order.hold, order.stopprice, order.limitprice)
+        order.intent = intent
+        order.amended = True
+        state = order.trigger_state
+        if state is not None and not order.triggered and intent.trail is None:
+            assert intent.price is not None
+            state.stop = order.stopprice = intent.price
+        if intent.price2 is not None:
+            order.limitprice = intent.price2
+        taker_fee = self.fee_rate(account, maker=False)
+        unit = order.limit_price or order.stopprice or self.prices[intent.pair.pair_id].quote.ask
+        hold = Matcher.hold_for(order, unit, taker_fee)
+        if hold[1] > self._available(account, hold[0], besides=order):
+            order.intent, order.hold, order.stopprice, order.limitprice = before
+            raise SimError(INSUFFICIENT_FUNDS)
+        order.hold = hold
+        if not order.waiting_for_trigger:
+            book = self.books[intent.pair.pair_id]
+            self._trade_now(
+                account, order, crosses=book.available(intent.side, order.limit_price) > 0
+            )
+
+    def replace_order(self, order: SimOrder, intent: OrderIntent) -> SimOrder:
+        """EditOrder: cancel ``order`` and place ``intent``; on a refusal the original stays."""
+        saved = (order.status, order.reason, order.closetm_ns, order.hold)
+        self.close_order(order, "canceled", "Order replaced")
+        try:
+            return self.place(self.accounts[order.account], intent)
+        except SimError:
+            order.status, order.reason, order.closetm_ns, order.hold = saved
+            self._open[order.txid] = order
+            raise
 
     def cancel(self, order: SimOrder) -> None:
         """Cancel an open order and charge the age-based penalty on its pair's trading counter."""

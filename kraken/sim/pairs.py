@@ -15,8 +15,10 @@ from typing import Any
 
 __all__ = [
     "ASSET_DECIMALS",
+    "MAKER_FEES",
     "PAIRS",
     "PAIR_STATUSES",
+    "TAKER_FEES",
     "PairSpec",
     "find_pair",
     "find_ws_pair",
@@ -52,6 +54,10 @@ _MAKER_FEES: tuple[tuple[int, float], ...] = (
     (5000000, 0.02),
     (10000000, 0.0),
 )
+
+# Fee schedules (30-day volume in USD, percent), as AssetPairs ``fees`` / ``fees_maker`` show them.
+TAKER_FEES = _TAKER_FEES
+MAKER_FEES = _MAKER_FEES
 
 
 @dataclass(frozen=True, slots=True)

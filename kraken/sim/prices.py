@@ -15,10 +15,11 @@ from decimal import ROUND_FLOOR, Decimal
 
 from kraken.sim.pairs import PairSpec
 
-__all__ = ["PriceProcess", "Quote", "Trade"]
+__all__ = ["PriceProcess", "Quote", "Spread", "Trade"]
 
 _DEFAULT_STEP_VOLATILITY = 0.0005
 _KEPT_TRADES = 100_000
+_KEPT_SPREADS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +27,14 @@ class Trade:
     time_ns: int
     price: Decimal
     volume: Decimal
+    side: str = "s"  # "b": the buyer took the ask, "s": the seller hit the bid
+
+
+@dataclass(frozen=True, slots=True)
+class Spread:
+    time_ns: int
+    bid: Decimal
+    ask: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +91,8 @@ class PriceProcess:
         )
         self.trades: deque[Trade] = deque(maxlen=_KEPT_TRADES)
         self.trades.append(Trade(now_ns, start, self.quote.last_qty))
+        self.spreads: deque[Spread] = deque(maxlen=_KEPT_SPREADS)
+        self.spreads.append(Spread(now_ns, self.quote.bid, self.quote.ask))
 
     def _quantity(self, scale: Decimal) -> Decimal:
         raw = Decimal(str(self._random.uniform(0.01, 1.0))) * scale
@@ -125,5 +136,6 @@ class PriceProcess:
             trades=old.trades + 1,
             time_ns=now_ns,
         )
-        self.trades.append(Trade(now_ns, last, trade_qty))
+        self.trades.append(Trade(now_ns, last, trade_qty, "b" if last > bid else "s"))
+        self.spreads.append(Spread(now_ns, self.quote.bid, self.quote.ask))
         return self.quote

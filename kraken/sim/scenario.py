@@ -3,6 +3,8 @@
 A scenario is YAML or JSON::
 
     seed: 11                     # optional, overrides the sim's seed
+    accounts:                    # optional API keys besides the default one
+      - {key: desk-2, secret: <base64>, tier: pro, balances: {ZUSD: "5000"}, nonce_window: 0}
     prices: {XBTUSD: "95000"}    # optional starting prices
     faults:                      # windows count from when the fault is added (file: start)
       - {kind: outage, endpoints: [AddOrder], response: http, http_status: 503, calls: 2}
@@ -35,6 +37,7 @@ import yaml
 
 __all__ = [
     "ENDPOINTS",
+    "AccountSetup",
     "Fault",
     "LateLandingFault",
     "LatencyFault",
@@ -53,6 +56,7 @@ __all__ = [
 ]
 
 PUBLIC_ENDPOINTS = ("Time", "SystemStatus", "AssetPairs", "Ticker", "OHLC")
+MARKET_ENDPOINTS = ("Depth", "Trades", "Spread", "Assets")
 PRIVATE_ENDPOINTS = (
     "Balance",
     "AddOrder",
@@ -65,7 +69,19 @@ PRIVATE_ENDPOINTS = (
     "QueryOrders",
     "GetWebSocketsToken",
 )
-ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + PRIVATE_ENDPOINTS)
+RECORD_ENDPOINTS = (
+    "TradesHistory",
+    "QueryTrades",
+    "Ledgers",
+    "QueryLedgers",
+    "TradeVolume",
+    "TradeBalance",
+    "BalanceEx",
+    "CancelOrderBatch",
+    "AmendOrder",
+    "EditOrder",
+)
+ENDPOINTS = frozenset(PUBLIC_ENDPOINTS + MARKET_ENDPOINTS + PRIVATE_ENDPOINTS + RECORD_ENDPOINTS)
 SystemStatusName = Literal["online", "maintenance", "cancel_only", "post_only"]
 
 Probability = Annotated[float, msgspec.Meta(ge=0.0, le=1.0)]
@@ -182,8 +198,22 @@ Fault = (
 TimelineEvent = StatusChange | WsDisconnect | WsSilence
 
 
+class AccountSetup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """One more API key: its own secret, balances, nonce state, REST counter and tier."""
+
+    key: Annotated[str, msgspec.Meta(min_length=1)]
+    secret: Annotated[str, msgspec.Meta(min_length=1)]
+    tier: Literal["starter", "intermediate", "pro"] = "starter"
+    balances: dict[str, Decimal] | None = None
+    nonce_window: Annotated[int, msgspec.Meta(ge=0)] = 0
+
+    def __repr__(self) -> str:
+        return f"AccountSetup(key={self.key!r}, tier={self.tier!r})"
+
+
 class Scenario(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     seed: int | None = None
+    accounts: tuple[AccountSetup, ...] = ()
     prices: dict[str, Decimal] = {}
     faults: tuple[Fault, ...] = ()
     timeline: tuple[TimelineEvent, ...] = ()

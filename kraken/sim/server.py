@@ -12,6 +12,7 @@ from pathlib import Path
 from aiohttp import web
 
 from kraken.sim.auth import ApiCredential
+from kraken.sim.book import BookProfile
 from kraken.sim.clock import Clock, system_clock
 from kraken.sim.control import add_control_routes
 from kraken.sim.credentials import DEFAULT_API_KEY, DEFAULT_API_SECRET
@@ -19,6 +20,7 @@ from kraken.sim.exchange import SimExchange
 from kraken.sim.fault_middleware import SHUTDOWN_KEY, fault_middleware
 from kraken.sim.faults import FaultInjector
 from kraken.sim.rest import EXCHANGE_KEY, add_rest_routes
+from kraken.sim.rest_market import add_market_routes
 from kraken.sim.scenario import Scenario, load_scenario
 from kraken.sim.ws import WS_HUB_KEY, WsHub
 from schemas.config import KrakenTier
@@ -46,6 +48,8 @@ class SimOptions:
     heartbeat_interval_s: float = 1.0
     step_volatility: float = 0.0005
     balances: Mapping[str, Decimal] | None = None
+    book_profile: BookProfile | None = None
+    """The synthetic order book's shape; ``BookProfile.infinite()`` for the old unlimited touch."""
 
 
 def _scenario(options: SimOptions) -> Scenario:
@@ -66,6 +70,15 @@ def build_exchange(options: SimOptions) -> SimExchange:
         credentials=[ApiCredential(options.api_key, options.api_secret, options.nonce_window)],
         balances=dict(options.balances) if options.balances is not None else None,
         step_volatility=options.step_volatility,
+        book_profile=options.book_profile,
+        extra_accounts=[
+            (
+                ApiCredential(setup.key, setup.secret, setup.nonce_window),
+                KrakenTier(setup.tier),
+                None if setup.balances is None else dict(setup.balances),
+            )
+            for setup in scenario.accounts
+        ],
     )
     for pair, price in scenario.prices.items():
         exchange.set_price(pair, price)
@@ -86,6 +99,7 @@ def build_app(exchange: SimExchange, options: SimOptions) -> web.Application:
     hub = WsHub(exchange, options.heartbeat_interval_s)
     app[WS_HUB_KEY] = hub
     add_rest_routes(app)
+    add_market_routes(app)
     add_control_routes(app)
     app.router.add_get(WS_PATH, hub.handle)
 

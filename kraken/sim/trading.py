@@ -22,6 +22,7 @@ from kraken.sim.errors import (
 from kraken.sim.exchange import Account, SimExchange
 from kraken.sim.orders import OrderIntent, SimOrder, parse_flag, parse_order, text_param
 from kraken.sim.pairs import ASSET_DECIMALS, PairSpec, find_pair
+from kraken.sim.records import RECORD_METHODS
 from kraken.sim.wire import NANOS_PER_SECOND, format_decimal, rfc3339_seconds
 
 __all__ = ["PRIVATE_METHODS", "PrivateMethod"]
@@ -90,7 +91,7 @@ def _check_room(exchange: SimExchange, account: Account, intents: list[OrderInte
             taken.add(intent.cl_ord_id)
     pair_id = intents[0].pair.pair_id
     in_pair = sum(1 for order in open_orders if order.pair.pair_id == pair_id)
-    if in_pair + len(intents) > exchange.open_order_limit:
+    if in_pair + len(intents) > exchange.open_order_limit_of(account):
         raise SimError(ORDERS_LIMIT_EXCEEDED)
 
 
@@ -108,7 +109,8 @@ def add_order(exchange: SimExchange, account: Account, params: Mapping[str, Any]
     if not validate:
         # Kraken charges the fixed cost on receipt, even if validation then fails.
         _charge_trading(account, spec, account.trading_limiter.add_order_cost())
-    intent = parse_order(params, spec, exchange.prices[spec.pair_id].quote.ask, now)
+    quote = exchange.prices[spec.pair_id].quote
+    intent = parse_order(params, spec, quote.ask, now, last_price=quote.last)
     deadline = _deadline_ns(params, now)
     _check_mode(exchange, intent)
     _check_room(exchange, account, [intent])
@@ -136,9 +138,9 @@ def add_order_batch(exchange: SimExchange, account: Account, params: Mapping[str
     now = exchange.clock()
     if not validate:
         _charge_trading(account, spec, account.trading_limiter.batch_add_cost(len(items)))
-    reference = exchange.prices[spec.pair_id].quote.ask
+    quote = exchange.prices[spec.pair_id].quote
     # Whole-batch validation: the first invalid order rejects every order.
-    intents = [parse_order(item, spec, reference, now) for item in items]
+    intents = [parse_order(item, spec, quote.ask, now, last_price=quote.last) for item in items]
     deadline = _deadline_ns(params, now)
     for intent in intents:
         _check_mode(exchange, intent)
@@ -219,7 +221,8 @@ def _filtered(orders: list[SimOrder], params: Mapping[str, Any]) -> list[SimOrde
 
 def open_orders(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
     found = _filtered(exchange.open_orders_of(account.key), params)
-    return {"open": {order.txid: order.to_json() for order in found}}
+    trades = parse_flag(params.get("trades"))
+    return {"open": {order.txid: order.to_json(with_trades=trades) for order in found}}
 
 
 def closed_orders(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
@@ -235,7 +238,11 @@ def closed_orders(exchange: SimExchange, account: Account, params: Mapping[str, 
         raise SimError(invalid_arguments("ofs"))
     offset = int(offset_text)
     page = closed[offset : offset + _CLOSED_PAGE]
-    return {"closed": {order.txid: order.to_json() for order in page}, "count": len(closed)}
+    trades = parse_flag(params.get("trades"))
+    return {
+        "closed": {order.txid: order.to_json(with_trades=trades) for order in page},
+        "count": len(closed),
+    }
 
 
 def query_orders(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
@@ -251,7 +258,8 @@ def query_orders(exchange: SimExchange, account: Account, params: Mapping[str, A
         if order.account == account.key and txid in txids
     }
     # An unknown id is simply absent from the result, as on Kraken.
-    return {txid: mine[txid].to_json() for txid in txids if txid in mine}
+    trades = parse_flag(params.get("trades"))
+    return {txid: mine[txid].to_json(with_trades=trades) for txid in txids if txid in mine}
 
 
 def get_websockets_token(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
@@ -270,4 +278,5 @@ PRIVATE_METHODS: dict[str, PrivateMethod] = {
     "ClosedOrders": closed_orders,
     "QueryOrders": query_orders,
     "GetWebSocketsToken": get_websockets_token,
+    **RECORD_METHODS,
 }

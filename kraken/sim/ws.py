@@ -17,6 +17,8 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from kraken.sim.book import SyntheticBook
+from kraken.sim.depth import WS_DEPTHS, BookView, book_message
 from kraken.sim.exchange import SimExchange
 from kraken.sim.pairs import PairSpec, find_ws_pair
 from kraken.sim.prices import Quote
@@ -76,6 +78,7 @@ class _Connection:
     request: web.Request
     outbox: asyncio.Queue[str] = field(default_factory=asyncio.Queue)
     tickers: set[str] = field(default_factory=set)
+    books: dict[str, BookView] = field(default_factory=dict)
     subscribed_once: bool = False
 
 
@@ -103,6 +106,20 @@ class WsHub:
         for connection in self._connections:
             if spec.ws_symbol in connection.tickers:
                 connection.outbox.put_nowait(message)
+
+    def publish_book(self, spec: PairSpec, book: SyntheticBook) -> None:
+        now = self._exchange.clock()
+        for connection in self._connections:
+            view = connection.books.get(spec.ws_symbol)
+            if view is None:
+                continue
+            message = book_message(book, view, now, snapshot=False)
+            if message is None:
+                continue
+            if self._exchange.book_checksum_faults > 0:
+                self._exchange.book_checksum_faults -= 1
+                message["data"][0]["checksum"] ^= 1
+            connection.outbox.put_nowait(compact_json(message))
 
     def publish_status(self, status: str) -> None:
         for connection in self._connections:
@@ -173,6 +190,8 @@ class WsHub:
         channel = params.get("channel")
         if channel in _PRIVATE_CHANNELS:
             return [{**head, "error": PRIVATE_ON_PUBLIC, "success": False}]
+        if channel == "book":
+            return self._book_subscription(connection, method, params, head)
         if channel != "ticker":
             return [{**head, "error": "Subscription name invalid", "success": False}]
         symbols = params.get("symbol")
@@ -229,6 +248,56 @@ class WsHub:
                         }
                     )
                 )
+        return replies
+
+    def _book_subscription(
+        self, connection: _Connection, method: str, params: dict[str, Any], head: dict[str, Any]
+    ) -> list[dict[str, Any] | str]:
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols:
+            return [{**head, "error": "Missing field: symbol", "success": False}]
+        depth = params.get("depth", 10)
+        if isinstance(depth, bool) or depth not in WS_DEPTHS:
+            # Kraken documents the allowed depths but not this error's text.
+            return [{**head, "error": "Invalid value: depth", "success": False}]
+        snapshot = params.get("snapshot", True) is not False
+        replies: list[dict[str, Any] | str] = []
+        for symbol in symbols:
+            spec = find_ws_pair(symbol) if isinstance(symbol, str) else None
+            if spec is None:
+                replies.append(
+                    {
+                        **head,
+                        "error": f"Currency pair not supported {symbol}",
+                        "success": False,
+                        "symbol": symbol,
+                    }
+                )
+                continue
+            if method == "unsubscribe":
+                if connection.books.pop(symbol, None) is None:
+                    replies.append(
+                        {
+                            **head,
+                            "method": "subscribe",
+                            "error": "Subscription Not Found",
+                            "success": False,
+                        }
+                    )
+                    continue
+                result = {"channel": "book", "depth": depth, "symbol": symbol}
+                replies.append({**head, "result": result, "success": True})
+                continue
+            result = {"channel": "book", "depth": depth, "snapshot": snapshot, "symbol": symbol}
+            replies.append({**head, "result": result, "success": True})
+            view = BookView(depth)
+            connection.books[symbol] = view
+            connection.subscribed_once = True
+            message = book_message(
+                self._exchange.books[spec.pair_id], view, self._exchange.clock(), snapshot=True
+            )
+            if snapshot and message is not None:
+                replies.append(compact_json(message))
         return replies
 
     # -- connection lifecycle ------------------------------------------------------------

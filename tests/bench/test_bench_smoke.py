@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bench import actor_memory, bus_throughput
+from bench import actor_memory, bus_throughput, sim_market
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -25,3 +25,8 @@ def test_actor_memory_reports_every_actor() -> None:
     rss = asyncio.run(actor_memory.measure(seconds=1.0))
     assert set(rss) == {"error-classifier", "market-data", "batch-router"}
     assert all(mib > 0 for mib in rss.values())
+
+
+def test_sim_market_measures_matching_and_the_book_pipeline() -> None:
+    assert sim_market.matching_orders_per_s(orders=40, levels=50) > 0
+    assert sim_market.book_updates_per_s(updates=40, depth=10) > 0

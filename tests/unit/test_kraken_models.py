@@ -24,7 +24,7 @@ from kraken.models import (
 )
 from kraken.rest import RawResponse, interpret_response
 from kraken.result import KrakenFailure, KrakenOk
-from kraken.ws import StatusUpdate, SubscriptionResult, TickerUpdate, decode_ws_message
+from kraken.ws import BookUpdate, StatusUpdate, SubscriptionResult, TickerUpdate, decode_ws_message
 from tests.support.sim import KRAKEN_FIXTURES
 
 FIXTURES = KRAKEN_FIXTURES
@@ -217,10 +217,17 @@ def test_ws_subscribe_ack_fixture_when_decoded_then_success() -> None:
     ]
 
 
+def test_ws_book_fixture_decodes_as_a_book_update() -> None:
+    raw = (FIXTURES / "synthetic/nautilus_ws_book_update.json").read_bytes()
+    [update] = decode_ws_message(raw, 0) or []
+    assert isinstance(update, BookUpdate)
+    assert update.bids[0].price == Decimal("105944.20")
+    assert not update.snapshot
+
+
 def test_ws_other_fixtures_when_decoded_then_ignored_not_failed() -> None:
-    """Book, pong and trading messages decode as 'nothing of interest' rather than errors."""
+    """Pong and trading messages decode as 'nothing of interest' rather than errors."""
     names = [
-        "synthetic/nautilus_ws_book_update.json",
         "synthetic/nautilus_ws_pong.json",
         "synthetic/nautilus_ws_add_order_response_success.json",
         "synthetic/nautilus_ws_add_order_response_failure.json",

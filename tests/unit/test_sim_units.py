@@ -98,7 +98,8 @@ def test_price_process_stays_on_the_tick_grid_with_a_one_tick_spread() -> None:
         ({"volume": "abc", "price": "50000.0"}, "EGeneral:Invalid arguments:volume"),
         ({"volume": "0.000000001", "price": "50000.0"}, "EGeneral:Invalid arguments:volume"),
         ({"volume": "0.01"}, "EGeneral:Invalid arguments:price"),
-        ({"volume": "0.01", "price": "+5"}, "EGeneral:Invalid arguments:price"),
+        ({"volume": "0.01", "price": "5%"}, "EGeneral:Invalid arguments:price"),
+        ({"volume": "0.01", "price": "+abc"}, "EGeneral:Invalid arguments:price"),
         (
             {"volume": "0.01", "price": "50000.0", "oflags": "viqc"},
             "EGeneral:Invalid arguments:oflags",
