@@ -20,6 +20,7 @@ import orjson
 from nats.aio.client import Client
 
 from actors.cli.actor_command import ACTOR_FACTORIES
+from actors.cli.local_nats import local_server_command
 from bus import Recorder, Subjects, encode, read_event_log, replay
 from bus.codec import MESSAGES
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
@@ -316,9 +317,7 @@ async def _up_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
     state_dir = Path(env.get("GF_STATE_DIR", "var"))
     try:
         if not await _nats_reachable(config):
-            port = config.nats.url.rsplit(":", 1)[-1]
-            server = str(Path(sys.executable).parent / "nats-server")
-            command = [server, "-js", "-p", port, "-m", "8222", "-sd", str(state_dir / "nats")]
+            command = local_server_command(config, state_dir)
             children.append(("nats-server", subprocess.Popen(command)))  # noqa: ASYNC220
             for _ in range(100):
                 if await _nats_reachable(config):
