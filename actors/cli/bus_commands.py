@@ -21,6 +21,7 @@ from nats.aio.client import Client
 
 from actors.cli.actor_command import ACTOR_FACTORIES
 from actors.cli.local_nats import local_server_command
+from actors.cli.tracing import traced_publish_headers
 from bus import Recorder, Subjects, encode, read_event_log, replay
 from bus.codec import MESSAGES
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
@@ -160,9 +161,8 @@ async def _submit_async(config: GalFridayConfig, args: argparse.Namespace) -> in
             await client.subscribe(subjects.batch_completed(), cb=on_completed)
         js = client.jetstream()
         await ensure_topology(js, subjects)
-        ack = await js.publish(
-            subjects.batch_requested(), encode(batch), headers={MSG_ID_HEADER: batch.batch_id}
-        )
+        with traced_publish_headers(subjects.batch_requested(), batch.batch_id) as headers:
+            ack = await js.publish(subjects.batch_requested(), encode(batch), headers=headers)
         print(f"submitted batch {batch.batch_id} (stream seq {ack.seq}"
               f"{', duplicate' if ack.duplicate else ''})")  # fmt: skip
         if args.wait:
