@@ -141,5 +141,7 @@ class ActorContext:
     async def key_value(self, kind: str) -> KeyValue:
         bucket = self.subjects.bucket_name(kind)
         if bucket not in self._buckets:
-            self._buckets[bucket] = await ensure_key_value(self.jetstream, bucket)
+            self._buckets[bucket] = await ensure_key_value(
+                self.jetstream, bucket, replicas=self.config.nats.stream_replicas
+            )
         return self._buckets[bucket]

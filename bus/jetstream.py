@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -83,8 +83,14 @@ def stream_specs(subjects: Subjects) -> tuple[StreamSpec, ...]:
     )
 
 
-async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
-    """Create each stream, or update it to the current spec; then the KV buckets."""
+async def ensure_topology(
+    js: JetStreamContext, subjects: Subjects, *, replicas: int | None = None
+) -> None:
+    """Create each stream, or update it to the current spec; then the KV buckets.
+
+    ``replicas`` (``nats.stream_replicas``) sets how many cluster nodes keep each stream and
+    bucket; ``None`` (commands that only publish) keeps what exists and creates with 1.
+    """
     for spec in stream_specs(subjects):
         config = StreamConfig(
             name=subjects.stream_name(spec.kind),
@@ -93,15 +99,18 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
             duplicate_window=spec.duplicate_window_s,
             max_msgs_per_subject=spec.max_msgs_per_subject,
             storage=StorageType.FILE,
+            num_replicas=replicas or 1,
         )
         try:
-            await js.stream_info(config.name)  # type: ignore[arg-type]
+            existing = await js.stream_info(config.name)  # type: ignore[arg-type]
         except NotFoundError:
             try:
                 await js.add_stream(config)
                 continue
             except BadRequestError:
-                pass  # created concurrently by another process: fall through to update
+                existing = await js.stream_info(config.name)  # type: ignore[arg-type]
+        if replicas is None:
+            config.num_replicas = existing.config.num_replicas
         await js.update_stream(config)
     for kind in (
         BREAKERS_BUCKET,
@@ -110,14 +119,17 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
         EXCHANGE_STATUS_BUCKET,
         LEASES_BUCKET,
     ):
-        await ensure_key_value(js, subjects.bucket_name(kind))
+        await ensure_key_value(js, subjects.bucket_name(kind), replicas=replicas or 1)
 
 
-async def ensure_key_value(js: JetStreamContext, bucket: str) -> KeyValue:
+async def ensure_key_value(js: JetStreamContext, bucket: str, *, replicas: int = 1) -> KeyValue:
+    """The bucket, created with ``replicas`` if missing (an existing one is left as it is)."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         try:
-            return await js.create_key_value(bucket=bucket, history=5)
+            return await js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=5, replicas=replicas)
+            )
         except BadRequestError:
             return await js.key_value(bucket)

@@ -85,6 +85,8 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     max_reconnect_wait_s: PositiveFloat = 5.0
     handler_concurrency: PositiveInt = 64
     """Messages in flight per subscription; each subscription has its own budget."""
+    stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Cluster nodes that keep each stream and KV bucket (3 on a 3-node cluster)."""
 
     def __post_init__(self) -> None:
         check_url("url", self.url, ("nats", "tls", "ws", "wss"), path_allowed=False)
