@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "actors.cli.bus_commands",
     "actors.cli.nats_config_command",
     "actors.cli.schema_command",
+    "actors.cli.healthcheck_command",
 )
 
 
