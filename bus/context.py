@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
+
 import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
@@ -15,7 +18,7 @@ from bus.connection import ConnectionEvents
 from bus.errors import HeadersTooLargeError, RequestFailedError
 from bus.jetstream import MSG_ID_HEADER, ensure_key_value
 from bus.subjects import Subjects
-from bus.telemetry import inject_context, tracer
+from bus.telemetry import inject_context, messaging_attributes, tracer
 from schemas import AnyMessage, GalFridayConfig
 
 __all__ = [
@@ -45,6 +48,26 @@ def span_name(subject: str, action: str) -> str:
     """Pair tokens are the only upper-case tokens; hiding them keeps span names low-cardinality."""
     pattern = ".".join("*" if token != token.lower() else token for token in subject.split("."))
     return f"{pattern} {action}"
+
+
+@contextlib.contextmanager
+def _producer_span(
+    subject: str,
+    operation: str,
+    message_id: str | None = None,
+    *,
+    kind: trace.SpanKind = trace.SpanKind.PRODUCER,
+) -> Iterator[None]:
+    """A span for an outgoing message, only inside a trace (price ticks start none)."""
+    if not trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    with tracer.start_as_current_span(
+        span_name(subject, operation),
+        kind=kind,
+        attributes=messaging_attributes(subject, operation, message_id),
+    ):
+        yield
 
 
 class ActorContext:
@@ -79,9 +102,7 @@ class ActorContext:
         self, subject: str, message: msgspec.Struct, headers: dict[str, str] | None = None
     ) -> None:
         """Core NATS publish: fire and forget (a stream on the subject still stores it)."""
-        with tracer.start_as_current_span(
-            span_name(subject, "publish"), kind=trace.SpanKind.PRODUCER
-        ):
+        with _producer_span(subject, "publish"):
             await self.client.publish(
                 subject, encode(message), headers=self._headers(subject, headers) or None
             )
@@ -90,9 +111,7 @@ class ActorContext:
         self, subject: str, message: msgspec.Struct, *, msg_id: str, timeout: float = 5.0
     ) -> PubAck:
         """JetStream publish that returns once stored; the msg id makes repeats harmless."""
-        with tracer.start_as_current_span(
-            span_name(subject, "publish"), kind=trace.SpanKind.PRODUCER
-        ):
+        with _producer_span(subject, "publish", msg_id):
             return await self.jetstream.publish(
                 subject,
                 encode(message),
@@ -103,9 +122,13 @@ class ActorContext:
     async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
         """Request/reply; raises ``TimeoutError`` when nobody answers in time."""
         try:
-            reply = await self.client.request(
-                subject, encode(message), timeout=timeout, headers=self._headers(subject) or None
-            )
+            with _producer_span(subject, "send", kind=trace.SpanKind.CLIENT):
+                reply = await self.client.request(
+                    subject,
+                    encode(message),
+                    timeout=timeout,
+                    headers=self._headers(subject) or None,
+                )
         except Exception as e:  # nats raises its own TimeoutError / NoRespondersError
             raise TimeoutError(f"no reply on {subject}: {type(e).__name__}") from e
         headers = reply.headers or {}
@@ -118,5 +141,7 @@ class ActorContext:
     async def key_value(self, kind: str) -> KeyValue:
         bucket = self.subjects.bucket_name(kind)
         if bucket not in self._buckets:
-            self._buckets[bucket] = await ensure_key_value(self.jetstream, bucket)
+            self._buckets[bucket] = await ensure_key_value(
+                self.jetstream, bucket, replicas=self.config.nats.stream_replicas
+            )
         return self._buckets[bucket]

@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import msgspec
@@ -19,7 +19,8 @@ from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
 from bus.hardened_client import MALFORMED_HEADERS_HEADER
-from bus.telemetry import extract_context, meter, tracer
+from bus.jetstream import MSG_ID_HEADER
+from bus.telemetry import TRACE_HEADER, extract_context, messaging_attributes, meter, tracer
 from schemas import Event, EventDeadLettered, Message
 from schemas.bounds import BOUNDED_TYPES, bound_violation
 
@@ -62,6 +63,27 @@ class Route:
 _processed = meter.create_counter("messaging.process.messages", unit="{message}")
 _dead_lettered = meter.create_counter("galfriday.bus.dead_lettered", unit="{message}")
 _duration = meter.create_histogram("messaging.process.duration", unit="s")
+
+
+@contextlib.contextmanager
+def _consumer_span(subscription: Subscription, delivery: Delivery) -> Iterator[None]:
+    """A span per handled message that arrived inside a trace; none for the rest."""
+    if TRACE_HEADER not in delivery.headers:
+        yield
+        return
+    attributes = messaging_attributes(
+        delivery.subject, "process", delivery.headers.get(MSG_ID_HEADER)
+    )
+    group = subscription.queue or (subscription.consumer and subscription.consumer.durable)
+    if group:
+        attributes["messaging.consumer.group.name"] = group
+    with tracer.start_as_current_span(
+        span_name(subscription.subject, "process"),
+        context=extract_context(delivery.headers),
+        kind=trace.SpanKind.CONSUMER,
+        attributes=attributes,
+    ):
+        yield
 
 
 class Dispatcher:
@@ -188,11 +210,7 @@ class Dispatcher:
                 _keep_in_progress(msg, subscription.consumer.ack_wait_s / 3)
             )
         try:
-            with tracer.start_as_current_span(
-                span_name(subscription.subject, "process"),
-                context=extract_context(delivery.headers),
-                kind=trace.SpanKind.CONSUMER,
-            ):
+            with _consumer_span(subscription, delivery):
                 result = await handler(message, delivery)
         except asyncio.CancelledError:
             raise

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from nats.js import JetStreamContext
-from nats.js.api import StorageType, StreamConfig
+from nats.js.api import KeyValueConfig, StorageType, StreamConfig
 from nats.js.errors import BadRequestError, BucketNotFoundError, NotFoundError
 from nats.js.kv import KeyValue
 
@@ -88,8 +88,14 @@ def stream_specs(subjects: Subjects) -> tuple[StreamSpec, ...]:
     )
 
 
-async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
-    """Create each stream, or update it to the current spec; then the KV buckets."""
+async def ensure_topology(
+    js: JetStreamContext, subjects: Subjects, *, replicas: int | None = None
+) -> None:
+    """Create each stream, or update it to the current spec; then the KV buckets.
+
+    ``replicas`` (``nats.stream_replicas``) sets how many cluster nodes keep each stream and
+    bucket; ``None`` (commands that only publish) keeps what exists and creates with 1.
+    """
     for spec in stream_specs(subjects):
         config = StreamConfig(
             name=subjects.stream_name(spec.kind),
@@ -98,15 +104,18 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
             duplicate_window=spec.duplicate_window_s,
             max_msgs_per_subject=spec.max_msgs_per_subject,
             storage=StorageType.FILE,
+            num_replicas=replicas or 1,
         )
         try:
-            await js.stream_info(config.name)  # type: ignore[arg-type]
+            existing = await js.stream_info(config.name)  # type: ignore[arg-type]
         except NotFoundError:
             try:
                 await js.add_stream(config)
                 continue
             except BadRequestError:
-                pass  # created concurrently by another process: fall through to update
+                existing = await js.stream_info(config.name)  # type: ignore[arg-type]
+        if replicas is None:
+            config.num_replicas = existing.config.num_replicas
         await js.update_stream(config)
     for kind in (
         BREAKERS_BUCKET,
@@ -115,16 +124,23 @@ async def ensure_topology(js: JetStreamContext, subjects: Subjects) -> None:
         EXCHANGE_STATUS_BUCKET,
         LEASES_BUCKET,
     ):
-        await ensure_key_value(js, subjects.bucket_name(kind))
-    await ensure_key_value(js, subjects.bucket_name(BATCHES_BUCKET), ttl_s=BATCHES_TTL_S)
+        await ensure_key_value(js, subjects.bucket_name(kind), replicas=replicas or 1)
+    await ensure_key_value(
+        js, subjects.bucket_name(BATCHES_BUCKET), replicas=replicas or 1, ttl_s=BATCHES_TTL_S
+    )
 
 
-async def ensure_key_value(js: JetStreamContext, bucket: str, ttl_s: float = 0.0) -> KeyValue:
-    """Open the bucket, creating it (``ttl_s`` > 0: entries expire after that) if missing."""
+async def ensure_key_value(
+    js: JetStreamContext, bucket: str, *, replicas: int = 1, ttl_s: float = 0.0
+) -> KeyValue:
+    """The bucket, created with ``replicas`` (and entries expiring after ``ttl_s`` when > 0) if
+    missing; an existing one is left as it is."""
     try:
         return await js.key_value(bucket)
     except BucketNotFoundError:
         try:
-            return await js.create_key_value(bucket=bucket, history=5, ttl=ttl_s or None)
+            return await js.create_key_value(
+                KeyValueConfig(bucket=bucket, history=5, replicas=replicas, ttl=ttl_s or None)
+            )
         except BadRequestError:
             return await js.key_value(bucket)

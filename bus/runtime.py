@@ -89,7 +89,9 @@ class ActorRunner:
             client, self._watchdog_policy, on_give_up=self.reader_failed.set
         )
         self._loops.append(asyncio.create_task(self.watchdog.run()))
-        await ensure_topology(client.jetstream(), self.subjects)
+        await ensure_topology(
+            client.jetstream(), self.subjects, replicas=self.config.nats.stream_replicas
+        )
         context = ActorContext(
             actor_name=self.actor.name,
             client=client,

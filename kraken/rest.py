@@ -30,6 +30,7 @@ import msgspec
 
 from kraken.credentials import Credentials
 from kraken.errors import TransportError, is_general_rate_limit, is_trading_rate_limit
+from kraken.http_tracing import http_client_span, record_response
 from kraken.models import (
     AddOrderBatchResult,
     AddOrderResult,
@@ -527,7 +528,10 @@ class KrakenRestClient:
     ) -> RawResponse:
         url = f"{self._base_url}/0/public/{endpoint}"
         query = payload if isinstance(payload, list) else list(payload.items())
-        return await _exchange(session.get(url, params=query), endpoint)
+        with http_client_span("GET", url, endpoint) as span:
+            raw = await _exchange(session.get(url, params=query), endpoint)
+            record_response(span, raw.status, raw.transport_error)
+            return raw
 
     async def _send_private(
         self,
@@ -545,10 +549,12 @@ class KrakenRestClient:
         async with lock:
             nonce = self._nonces.next_nonce(credentials.api_key, self._clock)
             signed = build_private_request(endpoint, payload, nonce=nonce, credentials=credentials)
-            request = session.post(
-                f"{self._base_url}{signed.path}", data=signed.body, headers=signed.headers
-            )
-            return await _exchange(request, endpoint)
+            url = f"{self._base_url}{signed.path}"
+            with http_client_span("POST", url, endpoint) as span:
+                request = session.post(url, data=signed.body, headers=signed.headers)
+                raw = await _exchange(request, endpoint)
+                record_response(span, raw.status, raw.transport_error)
+                return raw
 
     def _report(self, result: KrakenResult[Any], probe: bool) -> None:
         if self._on_call is None:

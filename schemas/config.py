@@ -85,6 +85,8 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     max_reconnect_wait_s: PositiveFloat = 5.0
     handler_concurrency: PositiveInt = 64
     """Messages in flight per subscription; each subscription has its own budget."""
+    stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
+    """Cluster nodes that keep each stream and KV bucket (3 on a 3-node cluster)."""
 
     def __post_init__(self) -> None:
         check_url("url", self.url, ("nats", "tls", "ws", "wss"), path_allowed=False)
@@ -381,4 +383,22 @@ def load_config(path: str | None = None, env: Mapping[str, str] | None = None) -
             except KeyProblem as e:
                 raise ConfigError(f"{variable}: {e.problem} - at `$.{section}.{key}`") from None
             config = msgspec.structs.replace(config, **{section: part})
-    return config
+    return _nats_credentials_from_env(config, environ)
+
+
+def _nats_credentials_from_env(
+    config: GalFridayConfig, environ: Mapping[str, str]
+) -> GalFridayConfig:
+    """``GF_NATS_USER``/``GF_NATS_PASSWORD`` replace the pair together (one user per actor in a
+    deployment, the password kept out of the config file)."""
+    user = environ.get("GF_NATS_USER") or config.nats.user
+    password = environ.get("GF_NATS_PASSWORD") or config.nats.password
+    if (user, password) == (config.nats.user, config.nats.password):
+        return config
+    try:
+        nats = msgspec.structs.replace(config.nats, user=user, password=password)
+    except KeyProblem as e:
+        raise ConfigError(
+            f"GF_NATS_USER/GF_NATS_PASSWORD: {e.problem} - at `$.nats.{e.key}`"
+        ) from None
+    return msgspec.structs.replace(config, nats=nats)

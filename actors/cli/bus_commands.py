@@ -21,7 +21,9 @@ from nats.aio.client import Client
 
 from actors.batch_router.shell import resolve_credentials
 from actors.cli.actor_command import ACTOR_FACTORIES
+from actors.cli.local_nats import local_server_command
 from actors.cli.replay_guard import ReplayRefused, retarget
+from actors.cli.tracing import traced_publish_headers
 from bus import Recorder, Subjects, encode, read_event_log, replay
 from bus.codec import MESSAGES
 from bus.eventlog import EventLogError
@@ -182,9 +184,8 @@ async def _submit_async(config: GalFridayConfig, args: argparse.Namespace) -> in
             await client.subscribe(subjects.batch_completed(), cb=on_completed)
         js = client.jetstream()
         await ensure_topology(js, subjects)
-        ack = await js.publish(
-            subjects.batch_requested(), encode(batch), headers={MSG_ID_HEADER: batch.batch_id}
-        )
+        with traced_publish_headers(subjects.batch_requested(), batch.batch_id) as headers:
+            ack = await js.publish(subjects.batch_requested(), encode(batch), headers=headers)
         print(f"submitted batch {batch.batch_id} (stream seq {ack.seq}"
               f"{', duplicate' if ack.duplicate else ''})")  # fmt: skip
         if args.wait:
@@ -428,9 +429,7 @@ async def _up_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
     state_dir = Path(env.get("GF_STATE_DIR", "var"))
     try:
         if not await _nats_reachable(config):
-            port = config.nats.url.rsplit(":", 1)[-1]
-            server = str(Path(sys.executable).parent / "nats-server")
-            command = [server, "-js", "-p", port, "-m", "8222", "-sd", str(state_dir / "nats")]
+            command = local_server_command(config, state_dir)
             children.append(("nats-server", subprocess.Popen(command)))  # noqa: ASYNC220
             for _ in range(100):
                 if await _nats_reachable(config):

@@ -19,6 +19,9 @@ _COMMAND_MODULES = (
     "actors.cli.kraken_command",
     "actors.cli.actor_command",
     "actors.cli.bus_commands",
+    "actors.cli.nats_config_command",
+    "actors.cli.schema_command",
+    "actors.cli.healthcheck_command",
 )
 
 

@@ -7,6 +7,7 @@ waits for "Server is ready" in that file.
 from __future__ import annotations
 
 import contextlib
+import os
 import re
 import shutil
 import subprocess
@@ -41,13 +42,28 @@ class NatsServer:
 
 
 @contextlib.contextmanager
-def running_nats_server(startup_timeout_s: float = 30.0) -> Iterator[NatsServer]:
+def running_nats_server(
+    startup_timeout_s: float = 30.0,
+    *,
+    config_file: Path | None = None,
+    env: dict[str, str] | None = None,
+) -> Iterator[NatsServer]:
+    """``config_file`` (e.g. a generated authorization config): the address, port and log given
+    here on the command line win over the file's; its JetStream ``store_dir`` is used."""
     with tempfile.TemporaryDirectory(prefix="gf-nats-") as workdir:
         store_dir = Path(workdir) / "store"
         log_path = Path(workdir) / "server.log"
-        command = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "-1"]
-        command += ["-sd", str(store_dir), "-l", str(log_path)]
-        process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        command = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", "-1", "-l", str(log_path)]
+        if config_file is None:
+            command += ["-sd", str(store_dir)]
+        else:  # nats-server refuses a store dir given twice: the file's is used
+            command += ["-c", str(config_file)]
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env={**os.environ, **env} if env is not None else None,
+        )
         try:
             url = _wait_until_ready(process, log_path, startup_timeout_s)
             yield NatsServer(url=url, process=process, store_dir=store_dir, log_path=log_path)

@@ -37,6 +37,8 @@ class ProcessStack:
     workdir: Path
     settings: dict[str, Any] = field(default_factory=dict)
     """Extra config sections, merged over the stack's own (e.g. ``{"execution": {...}}``)."""
+    env_by_actor: dict[str, dict[str, str]] = field(default_factory=dict)
+    """Extra environment per actor (e.g. its own ``GF_NATS_USER``/``GF_NATS_PASSWORD``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     killed: set[str] = field(default_factory=set)
     _logs: list[BinaryIO] = field(default_factory=list)
@@ -77,7 +79,7 @@ class ProcessStack:
         self.processes[key] = process = subprocess.Popen(
             [sys.executable, "-m", "actors.cli.main", "actor", actor],
             cwd=REPO_ROOT,
-            env=env,
+            env={**env, **self.env_by_actor.get(actor, {})},
             stdout=log,
             stderr=subprocess.STDOUT,
         )
