@@ -15,22 +15,17 @@ from typing import Any
 
 import msgspec
 import msgspec.yaml
-import nats
 import orjson
-from nats.aio.client import Client
 
 from actors.cli.actor_command import ACTOR_FACTORIES
+from actors.cli.common import connect_command, load_command_config, run_command
 from bus import Recorder, Subjects, encode, read_event_log, replay
 from bus.codec import MESSAGES
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
 from schemas import (
-    BatchCompleted,
-    ConfigError,
     GalFridayConfig,
-    OrderBatchRequested,
     TradingHalted,
     TradingResumed,
-    load_config,
 )
 
 __all__ = ["register"]
@@ -41,11 +36,6 @@ _SIM_DEFAULT_REST = "http://127.0.0.1:8900"
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="nats-server, the sim and all actors on this machine")
     up.set_defaults(handler=_up)
-    submit = subparsers.add_parser("submit", help="publish an OrderBatchRequested from YAML/JSON")
-    submit.add_argument("file")
-    submit.add_argument("--wait", action="store_true", help="wait for its BatchCompleted")
-    submit.add_argument("--timeout", type=float, default=60.0)
-    submit.set_defaults(handler=_submit)
     tail = subparsers.add_parser("tail", help="print bus events, decoded")
     tail.add_argument("pattern", nargs="?", help="subject pattern (default: everything)")
     tail.set_defaults(handler=_tail)
@@ -66,111 +56,20 @@ def register(subparsers: Any) -> None:
     resume = subparsers.add_parser("resume", help="lift the kill switch")
     resume.add_argument("--reason", default="manual resume")
     resume.set_defaults(handler=_kill_switch, halted=False)
-    for parser in (up, submit, tail, record, replay_parser, halt, resume):
+    for parser in (up, tail, record, replay_parser, halt, resume):
         parser.add_argument("--config", help="YAML config file")
     for name in ("health", "stats"):
         subparsers.choices[name].add_argument("--config", help="YAML config file")
 
 
-def _config(args: argparse.Namespace) -> GalFridayConfig | None:
-    try:
-        return load_config(getattr(args, "config", None))
-    except ConfigError as e:
-        print(f"galfriday: {e}", file=sys.stderr)
-        return None
-
-
-def _run(args: argparse.Namespace, body: Any) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
-    try:
-        code: int = asyncio.run(body(config, args))
-    except KeyboardInterrupt:
-        return 0
-    except OSError as e:
-        print(f"galfriday: cannot reach NATS at {config.nats.url}: {e}", file=sys.stderr)
-        return 1
-    return code
-
-
-async def _quiet(error: Exception) -> None:
-    """nats-py prints a traceback per failed attempt by default; the command reports once."""
-
-
-async def _connect(config: GalFridayConfig, timeout_s: float | None = None) -> Client:
-    """One short-lived connection for a command; raises ``OSError`` when NATS is unreachable."""
-    try:
-        return await nats.connect(
-            config.nats.url,
-            connect_timeout=timeout_s or config.nats.connect_timeout_s,
-            allow_reconnect=False,
-            # 0 would mean "retry forever" to nats-py's initial connect; 1 fails fast.
-            max_reconnect_attempts=1,
-            reconnect_time_wait=0.1,
-            error_cb=_quiet,
-            user=config.nats.user,
-            password=config.nats.password,
-            token=config.nats.token,
-            user_credentials=config.nats.creds_file,
-        )
-    except Exception as e:  # nats raises NoServersError, not an OSError
-        raise OSError(f"{type(e).__name__}: {e}") from e
+# The shared helpers under the names the commands below were written with.
+_config = load_command_config
+_run = run_command
+_connect = connect_command
 
 
 def _print_json(value: Any) -> None:
     print(orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode())
-
-
-# -- submit -------------------------------------------------------------------------------------
-
-
-def _submit(args: argparse.Namespace) -> int:
-    try:
-        args.batch_bytes = Path(args.file).read_bytes()
-    except OSError as e:
-        print(f"galfriday: cannot read {args.file}: {e.strerror}", file=sys.stderr)
-        return 2
-    return _run(args, _submit_async)
-
-
-async def _submit_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
-    try:
-        raw = msgspec.yaml.decode(args.batch_bytes)
-        now = time.time_ns()
-        if isinstance(raw, dict):
-            raw = {"type": "orders.batch.requested", "ts_event": now, "ts_init": now, **raw}
-        batch = msgspec.convert(raw, type=OrderBatchRequested)
-    except (msgspec.DecodeError, msgspec.ValidationError) as e:
-        print(f"galfriday: bad batch file {args.file}: {e}", file=sys.stderr)
-        return 2
-    subjects = Subjects(config.nats.subject_root)
-    client = await _connect(config)
-    try:
-        waiter: asyncio.Future[BatchCompleted] = asyncio.get_running_loop().create_future()
-
-        async def on_completed(msg: Any) -> None:
-            event = MESSAGES.decode(msg.data)
-            mine = isinstance(event, BatchCompleted) and event.batch_id == batch.batch_id
-            if mine and not waiter.done():
-                waiter.set_result(event)  # type: ignore[arg-type]
-
-        if args.wait:
-            await client.subscribe(subjects.batch_completed(), cb=on_completed)
-        js = client.jetstream()
-        await ensure_topology(js, subjects)
-        ack = await js.publish(
-            subjects.batch_requested(), encode(batch), headers={MSG_ID_HEADER: batch.batch_id}
-        )
-        print(f"submitted batch {batch.batch_id} (stream seq {ack.seq}"
-              f"{', duplicate' if ack.duplicate else ''})")  # fmt: skip
-        if args.wait:
-            completed = await asyncio.wait_for(waiter, args.timeout)
-            _print_json(msgspec.to_builtins(completed))
-            return 0 if completed.failed == 0 and completed.rejected == 0 else 1
-        return 0
-    finally:
-        await client.close()
 
 
 # -- tail / record / replay ---------------------------------------------------------------------

@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "actors.cli.kraken_command",
     "actors.cli.actor_command",
     "actors.cli.bus_commands",
+    "actors.cli.submit_command",
 )
 
 
