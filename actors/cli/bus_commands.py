@@ -13,14 +13,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-import msgspec
-import msgspec.yaml
 import orjson
 
 from actors.cli.actor_command import ACTOR_FACTORIES
 from actors.cli.common import connect_command, load_command_config, run_command
 from bus import Recorder, Subjects, encode, read_event_log, replay
-from bus.codec import MESSAGES
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
 from schemas import (
     GalFridayConfig,
@@ -36,9 +33,6 @@ _SIM_DEFAULT_REST = "http://127.0.0.1:8900"
 def register(subparsers: Any) -> None:
     up = subparsers.add_parser("up", help="nats-server, the sim and all actors on this machine")
     up.set_defaults(handler=_up)
-    tail = subparsers.add_parser("tail", help="print bus events, decoded")
-    tail.add_argument("pattern", nargs="?", help="subject pattern (default: everything)")
-    tail.set_defaults(handler=_tail)
     record = subparsers.add_parser("record", help="write bus messages to an event log")
     record.add_argument("file")
     record.add_argument("pattern", nargs="*")
@@ -56,7 +50,7 @@ def register(subparsers: Any) -> None:
     resume = subparsers.add_parser("resume", help="lift the kill switch")
     resume.add_argument("--reason", default="manual resume")
     resume.set_defaults(handler=_kill_switch, halted=False)
-    for parser in (up, tail, record, replay_parser, halt, resume):
+    for parser in (up, record, replay_parser, halt, resume):
         parser.add_argument("--config", help="YAML config file")
     for name in ("health", "stats"):
         subparsers.choices[name].add_argument("--config", help="YAML config file")
@@ -73,27 +67,6 @@ def _print_json(value: Any) -> None:
 
 
 # -- tail / record / replay ---------------------------------------------------------------------
-
-
-def _tail(args: argparse.Namespace) -> int:
-    return _run(args, _tail_async)
-
-
-async def _tail_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
-    subjects = Subjects(config.nats.subject_root)
-    client = await _connect(config)
-
-    async def show(msg: Any) -> None:
-        try:
-            decoded: Any = msgspec.to_builtins(MESSAGES.decode(msg.data))
-        except msgspec.DecodeError:
-            decoded = {"undecodable_bytes": len(msg.data)}
-        print(orjson.dumps({"subject": msg.subject, "event": decoded}, default=str).decode())
-
-    await client.subscribe(args.pattern or subjects.everything(), cb=show)
-    await _until_signalled()
-    await client.close()
-    return 0
 
 
 def _record(args: argparse.Namespace) -> int:

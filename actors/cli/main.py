@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "actors.cli.actor_command",
     "actors.cli.bus_commands",
     "actors.cli.submit_command",
+    "actors.cli.tail_command",
 )
 
 
