@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import signal
 import sys
 from typing import Any
 
@@ -46,11 +47,11 @@ def _run(args: argparse.Namespace) -> int:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_actor(actor, config))
+        stopped_by = asyncio.run(run_actor(actor, config))
     except OSError as e:
         print(f"galfriday: cannot reach NATS at {config.nats.url}: {e}", file=sys.stderr)
         return 1
     except ReaderUnrecoverableError as e:
         print(f"galfriday: {e}; exiting for a supervisor to restart", file=sys.stderr)
         return 70  # EX_SOFTWARE
-    return 0
+    return 130 if stopped_by == signal.SIGINT else 0
