@@ -78,6 +78,9 @@ async def connect(
         attempts = 0
         rearm_wait()
         hooks.connected = False
+        if client_ref and client_ref[0].is_closed:
+            _LOGGER.info("bus.closed")  # our own close at shutdown: nothing went wrong
+            return
         hooks.disconnects += 1
         _LOGGER.warning("bus.disconnected")
         for callback in hooks.on_disconnected:

@@ -10,7 +10,7 @@ import sys
 from typing import Any
 
 from bus.errors import ReaderUnrecoverableError
-from bus.logs import setup_logging
+from bus.logs import LOG_LEVEL_ENV, LOG_LEVELS, log_level, setup_logging
 from bus.runtime import run_actor
 from bus.telemetry import setup_telemetry
 from schemas import ConfigError, load_config
@@ -29,6 +29,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("actor", help="run one actor process")
     parser.add_argument("name", choices=sorted(ACTOR_FACTORIES))
     parser.add_argument("--config", help="YAML config file (default $GF_CONFIG or ./config.yaml)")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, help=f"default ${LOG_LEVEL_ENV}, else info"
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -38,7 +41,12 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
-    setup_logging(args.name)
+    try:
+        level = log_level(args.log_level)
+    except ValueError as e:
+        print(f"galfriday: {e}", file=sys.stderr)
+        return 2
+    setup_logging(args.name, level)
     setup_telemetry(args.name)
     module = importlib.import_module(ACTOR_FACTORIES[args.name])
     try:
