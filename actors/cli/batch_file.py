@@ -90,8 +90,14 @@ class BatchDraft:
         return _convert({**self.raw, "orders": orders}, now_ns)
 
 
-def parse_batch_file(data: bytes, *, max_batch_size: int, now_ns: int) -> BatchDraft:
-    """Decode and check a batch file (YAML or JSON); raises :class:`BatchFileError`."""
+def parse_batch_file(
+    data: bytes, *, max_batch_size: int, now_ns: int, default_batch_id: str | None = None
+) -> BatchDraft:
+    """Decode and check a batch file (YAML or JSON); raises :class:`BatchFileError`.
+
+    A file without ``batch_id`` gets ``default_batch_id`` (so an example can be submitted
+    again without being a duplicate), when one is given.
+    """
     try:
         raw = msgspec.yaml.decode(data)
     except msgspec.DecodeError as e:
@@ -99,6 +105,8 @@ def parse_batch_file(data: bytes, *, max_batch_size: int, now_ns: int) -> BatchD
     if not isinstance(raw, dict):
         raise BatchFileError("a batch file is a mapping with batch_id, strategy and orders")
     _check_keys(raw, _BATCH_KEYS, "")
+    if "batch_id" not in raw and default_batch_id is not None:
+        raw = {"batch_id": default_batch_id, **raw}
     orders = raw.get("orders")
     if not isinstance(orders, list):
         raise BatchFileError("`orders` must be a list of orders")

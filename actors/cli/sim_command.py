@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shlex
 import signal
 import sys
 from typing import Any
@@ -38,6 +39,12 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--tier", choices=("starter", "intermediate", "pro"), default="starter")
     parser.add_argument("--nonce-window", type=int, default=0)
+    parser.add_argument(
+        "--print-credentials",
+        action="store_true",
+        help="print the sim's dev key and secret as shell exports and exit "
+        '(eval "$(galfriday sim --print-credentials)")',
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,6 +61,11 @@ async def _serve(options: SimOptions) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.print_credentials:
+        # Dev credentials of a local simulator, printed on request: they open no real account.
+        print(f"export KRAKEN_API_KEY={shlex.quote(args.api_key)}")
+        print(f"export KRAKEN_API_SECRET={shlex.quote(args.api_secret)}")
+        return 0
     scenario = None
     if args.scenario is not None:
         try:

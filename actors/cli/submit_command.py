@@ -70,8 +70,12 @@ def _submit(args: argparse.Namespace) -> int:
     if config is None:
         return EXIT_USAGE
     try:
+        now = time.time_ns()
         args.draft = parse_batch_file(
-            data, max_batch_size=config.execution.max_batch_size, now_ns=time.time_ns()
+            data,
+            max_batch_size=config.execution.max_batch_size,
+            now_ns=now,
+            default_batch_id=f"{Path(args.file).stem}-{now // 1_000_000}",
         )
     except BatchFileError as e:
         print(f"galfriday: bad batch file {args.file}: {e}", file=sys.stderr)
