@@ -124,7 +124,8 @@ def test_the_result_table_has_a_line_per_order() -> None:
 
 
 def test_a_file_without_batch_id_gets_the_default_one() -> None:
-    text = b'strategy: SEQUENTIAL\norders:\n  - {pair: BTC/USD, side: buy, order_type: market, volume: "1"}\n'
+    order = b"  - {pair: BTC/USD, side: buy, order_type: market, volume: 1}"
+    text = b"strategy: SEQUENTIAL\norders:\n" + order
     draft = parse_batch_file(text, max_batch_size=5, now_ns=1, default_batch_id="ex-17")
     assert draft.batch_id == "ex-17"
     with pytest.raises(BatchFileError, match="batch_id"):
