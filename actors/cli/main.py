@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "actors.cli.bus_commands",
     "actors.cli.submit_command",
     "actors.cli.tail_command",
+    "actors.cli.up_command",
 )
 
 
