@@ -34,6 +34,7 @@ from actors.cli.common import (
     load_command_config,
 )
 from actors.cli.sim_command import SIM_SECRET_ENV
+from bus import Subjects
 from bus.logs import LOG_LEVEL_ENV, LOG_LEVELS
 from kraken.credentials import load_credentials
 from kraken.errors import MissingCredentialsError
@@ -155,6 +156,7 @@ async def _up_async(
     if args.log_level:
         env[LOG_LEVEL_ENV] = args.log_level
     await _nats(config, state_dir, children, env, stop)
+    await _refuse_a_second_stack(config)
     venue = decide_venue(config.kraken.rest_url)
     started = False
     if venue.simulated:
@@ -185,6 +187,27 @@ async def _nats_answers(config: GalFridayConfig) -> bool:
         return False
     await client.close()
     return True
+
+
+async def _refuse_a_second_stack(config: GalFridayConfig) -> None:
+    """Actors already answering under this subject root mean another stack is up: a second
+    error-classifier would split the breakers' call reports (see the scaling model)."""
+    subjects = Subjects(config.nats.subject_root)
+    client = await connect_command(config)
+    try:
+        running = []
+        for actor in _ACTORS:
+            with contextlib.suppress(Exception):  # no responders, or no answer in time
+                await client.request(subjects.service_endpoint(actor, "health"), b"", timeout=0.5)
+                running.append(actor)
+    finally:
+        await client.close()
+    if running:
+        raise CommandFailed(
+            f"{', '.join(running)} already running on {config.nats.url} under subject root "
+            f"{config.nats.subject_root!r}: another stack is up; stop it, or give this one "
+            "another nats.subject_root"
+        )
 
 
 async def _nats(

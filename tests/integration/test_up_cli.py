@@ -14,6 +14,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import nats
 import pytest
@@ -206,3 +207,29 @@ def test_a_router_waiting_on_asset_pairs_stops_on_sigterm(
         if process.stderr is not None:
             process.stderr.close()
     assert code == 0
+
+
+@pytest.mark.nats
+def test_a_second_stack_on_the_same_bus_is_refused_naming_the_cause(
+    tmp_path: Path, bus_config: GalFridayConfig
+) -> None:
+    config = write_config(tmp_path, bus_config)
+
+    async def run_up_beside_a_classifier() -> tuple[int | None, str, str]:
+        client = await nats.connect(bus_config.nats.url)
+        subjects = Subjects(bus_config.nats.subject_root)
+
+        async def healthy(msg: Any) -> None:
+            await msg.respond(b"{}")
+
+        await client.subscribe(subjects.service_endpoint("error-classifier", "health"), cb=healthy)
+        await client.flush()
+        try:
+            return await asyncio.to_thread(_finish, _up(config, _env(tmp_path)))
+        finally:
+            await client.close()
+
+    code, out, err = asyncio.run(run_up_beside_a_classifier())
+    assert code == 1, out + err
+    assert "error-classifier already running" in err
+    assert "another stack is up" in err
