@@ -25,6 +25,7 @@ _COMMAND_MODULES = (
     "actors.cli.submit_command",
     "actors.cli.tail_command",
     "actors.cli.up_command",
+    "actors.cli.top_command",
 )
 
 
