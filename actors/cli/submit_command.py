@@ -41,6 +41,7 @@ from schemas import (
     GalFridayConfig,
     OrderBatchRequested,
 )
+from schemas.events import OrderFailed, OrderPlaced, OrderRejected
 from schemas.queries import PriceQuery, PriceQueryReply
 
 __all__ = ["register"]
@@ -96,6 +97,7 @@ async def _submit_async(config: GalFridayConfig, args: argparse.Namespace) -> in
         if args.wait:
             await _watch_outcomes(client, subjects, batch.batch_id, outcomes)
             await _watch_breakers(client, subjects)
+            await _watch_progress(client, subjects, batch)
         js = client.jetstream()
         await ensure_topology(js, subjects)
         ack = await js.publish(
@@ -154,6 +156,31 @@ async def _watch_outcomes(
 
     for subject in (subjects.batch_completed(), subjects.batch_rejected()):
         await client.subscribe(subject, cb=on_outcome)
+
+
+async def _watch_progress(client: Client, subjects: Subjects, batch: OrderBatchRequested) -> None:
+    """One stderr line per decided order, so a long batch shows how far it got."""
+    decided: set[int] = set()
+    total = len(batch.orders)
+
+    async def on_order(msg: Any) -> None:
+        try:
+            event = MESSAGES.decode(msg.data)
+        except msgspec.DecodeError:
+            return
+        if not isinstance(event, OrderPlaced | OrderRejected | OrderFailed):
+            return
+        if event.batch_id != batch.batch_id or event.index in decided:
+            return
+        decided.add(event.index)
+        if isinstance(event, OrderPlaced):
+            what = f"placed {event.txid}".rstrip()
+        else:
+            kind = "rejected" if isinstance(event, OrderRejected) else "failed"
+            what = f"{kind}: {event.reason}"
+        print(f"[{len(decided)}/{total}] {event.pair} {what}", file=sys.stderr, flush=True)
+
+    await client.subscribe(subjects.order_events_all(), cb=on_order)
 
 
 async def _watch_breakers(client: Client, subjects: Subjects) -> None:

@@ -92,6 +92,8 @@ async def test_each_example_is_placed_as_written(
     assert outcome["type"] == "orders.batch.completed"
     assert outcome["placed"] == outcome["total"] == ORDER_COUNTS[example]
     assert all(result["txid"] for result in outcome["results"])
+    count = ORDER_COUNTS[example]
+    assert f"[{count}/{count}]" in err.decode()  # progress, one line per decided order
 
 
 def test_there_is_one_example_per_strategy() -> None:
