@@ -77,6 +77,8 @@ async def connect(
         nonlocal attempts
         attempts = 0
         rearm_wait()
+        if not established:  # a failed first-connect attempt closing: reported below, once
+            return
         hooks.connected = False
         if client_ref and client_ref[0].is_closed:
             _LOGGER.info("bus.closed")  # our own close at shutdown: nothing went wrong

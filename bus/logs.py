@@ -38,6 +38,7 @@ _SECRET_KEY = re.compile(r"(?i)(api[-_]?sign|secret|password|token)")
 # printf conversions, in order; ``key=`` right before one makes it a field.
 _CONVERSION = re.compile(r"%(?:%|[-#0 +]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[sdifrxXeEgGa])")
 _FIELD_KEY = re.compile(r"([A-Za-z_][\w.]*)=$")
+_PRECISION = re.compile(r"\.(\d+)[fFeEgG]$")
 
 
 def _scrub(text: str) -> str:
@@ -78,6 +79,9 @@ def split_fields(template: str, args: tuple[object, ...]) -> tuple[str, dict[str
         key = _FIELD_KEY.search(before)
         if key is not None:
             text.append(before[: key.start()])
+            precision = _PRECISION.search(spec)
+            if precision is not None and isinstance(value, float):
+                value = round(value, int(precision.group(1)))  # as the template shows it
             fields[key.group(1)] = _json_value(key.group(1), value)
         else:
             text.append(before + (spec % (value,)))

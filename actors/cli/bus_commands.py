@@ -1,4 +1,4 @@
-"""Bus-facing commands: up, submit, tail, record, replay, health, stats, halt, resume."""
+"""Bus-facing commands: record, replay, health, stats, halt, resume (others: one module each)."""
 
 from __future__ import annotations
 

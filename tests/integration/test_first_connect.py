@@ -110,4 +110,5 @@ def test_a_first_connect_that_never_succeeds_exits_1_naming_the_bound(tmp_path: 
     process.stderr.close()
     assert exit_code == 1
     assert b"nats.first_connect_timeout_s" in err
+    assert b"bus.disconnected" not in err  # one line per failed attempt, no more
     assert b"Traceback" not in err

@@ -37,6 +37,7 @@ def test_placeholders_without_a_key_stay_in_the_event() -> None:
         {"retry_in_s": 0.5},
     )
     assert split_fields("100%% done n=%d", (3,)) == ("100% done", {"n": 3})
+    assert split_fields("wait retry_in_s=%.2f", (0.10629239,)) == ("wait", {"retry_in_s": 0.11})
 
 
 def test_a_template_that_does_not_match_its_arguments_is_logged_as_written() -> None:
