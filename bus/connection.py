@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import random
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from nats.aio.client import Client
 
@@ -47,12 +51,16 @@ async def connect(
     name: str,
     events: ConnectionEvents | None = None,
     rng: random.Random | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
 ) -> Client:
-    """Connect once (raising if the server is unreachable), then reconnect forever."""
+    """Connect (retrying for ``first_connect_timeout_s``, then raising ``ConnectionError``, an
+    ``OSError``), then reconnect forever."""
     hooks = events or ConnectionEvents()
     jitter = rng or random.Random()
 
     attempts = 0
+    established = False
     client_ref: list[Client] = []
 
     def reconnect_wait(attempt: int) -> float:
@@ -69,7 +77,12 @@ async def connect(
         nonlocal attempts
         attempts = 0
         rearm_wait()
+        if not established:  # a failed first-connect attempt closing: reported below, once
+            return
         hooks.connected = False
+        if client_ref and client_ref[0].is_closed:
+            _LOGGER.info("bus.closed")  # our own close at shutdown: nothing went wrong
+            return
         hooks.disconnects += 1
         _LOGGER.warning("bus.disconnected")
         for callback in hooks.on_disconnected:
@@ -89,7 +102,8 @@ async def connect(
         attempts += 1
         rearm_wait()
         hooks.errors += 1
-        _LOGGER.warning("bus.error %s", type(e).__name__)
+        if established:  # first-connect failures are reported once per attempt, below
+            _LOGGER.warning("bus.error %s", type(e).__name__)
 
     options: dict[str, object] = {
         "servers": [config.url],
@@ -112,8 +126,63 @@ async def connect(
     tls = _tls_context(config)
     if tls is not None:
         options["tls"] = tls
-    client = HardenedClient()  # what nats.connect() does, with a client that survives bad headers
-    await client.connect(**options)  # type: ignore[arg-type]
+    client = await _first_connect(options, config, reconnect_wait, clock=clock, sleep=sleep)
     client_ref.append(client)
+    established = True
+    # From now on a lost connection is retried forever, with the jittered waits above.
+    client.options.update(
+        allow_reconnect=True, max_reconnect_attempts=-1, reconnect_time_wait=reconnect_wait(0)
+    )
     hooks.connected = True
     return client
+
+
+async def _first_connect(
+    options: dict[str, object],
+    config: NatsConfig,
+    backoff: Callable[[int], float],
+    *,
+    clock: Callable[[], float],
+    sleep: Callable[[float], Awaitable[None]],
+) -> Client:
+    """Connect, retrying with backoff and jitter for ``first_connect_timeout_s``.
+
+    nats-py's own initial retry loop waits a fixed ``reconnect_time_wait`` and never gives up;
+    here each attempt is one short nats-py connect (no reconnect), and the loop is ours: a
+    cancellation (a signal while connecting) ends it between or during attempts.
+    """
+    deadline = clock() + config.first_connect_timeout_s
+    # One pass over the server (two tries) per attempt: nats-py's own loop knows no backoff.
+    once: dict[str, Any] = {**options, "allow_reconnect": False, "max_reconnect_attempts": 1}
+    attempt = 0
+    while True:
+        attempt += 1
+        client = HardenedClient()  # nats.connect()'s client, surviving bad headers
+        try:
+            await client.connect(**once)
+            return client
+        except asyncio.CancelledError:
+            await _close_quietly(client)
+            raise
+        except Exception as e:
+            await _close_quietly(client)
+            wait = backoff(attempt)
+            left = deadline - clock()
+            if left <= 0:
+                raise ConnectionError(
+                    f"no NATS server at {config.url} after {attempt} attempts in "
+                    f"{config.first_connect_timeout_s:g} s (nats.first_connect_timeout_s): "
+                    f"{type(e).__name__}: {e}"
+                ) from None
+            _LOGGER.warning(
+                "bus.connect_failed attempt=%d error=%s retry_in_s=%.2f",
+                attempt,
+                type(e).__name__,
+                min(wait, left),
+            )
+            await sleep(min(wait, left))
+
+
+async def _close_quietly(client: Client) -> None:
+    with contextlib.suppress(Exception):
+        await client.close()

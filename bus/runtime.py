@@ -66,6 +66,8 @@ class ActorRunner:
         self._busy: Counter[str] = Counter()
         self._watchdog_policy = watchdog
         self.watchdog: ReaderWatchdog | None = None
+        self._actor_entered = False
+        """True once ``actor.start`` was called: ``stop`` owes it an ``actor.stop``."""
         self.reader_failed = asyncio.Event()
         """Set when the bus reader kept dying: the process should drain and exit non-zero."""
 
@@ -101,6 +103,7 @@ class ActorRunner:
             connection=self.connection,
         )
         self._dispatcher = Dispatcher(context, on_undeliverable=self.actor.on_undeliverable)
+        self._actor_entered = True
         await self.actor.start(context)
         await self._start_service(client)
         for subscription in self.actor.subscriptions(self.subjects):
@@ -252,7 +255,8 @@ class ActorRunner:
                 await pull.unsubscribe()
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
-        await self.actor.stop()
+        if self._actor_entered:
+            await self.actor.stop()
         if self._service is not None:
             with contextlib.suppress(Exception):
                 await self._service.stop()
@@ -271,18 +275,29 @@ async def run_actor(
     clock: Clock = system_clock,
     stop: asyncio.Event | None = None,
     watchdog: WatchdogPolicy = DEFAULT_WATCHDOG,
-) -> None:
-    """Run until SIGINT/SIGTERM (or ``stop`` is set), then drain cleanly.
+) -> int | None:
+    """Run until SIGINT/SIGTERM (or ``stop`` is set), then drain cleanly; a stop asked for
+    while starting (still connecting, say) is honoured at once.
 
-    Raises ``ReaderUnrecoverableError`` (after draining) when the bus reader kept dying.
+    Returns the signal that stopped the actor (``None`` when ``stop`` did). Raises
+    ``ReaderUnrecoverableError`` (after draining) when the bus reader kept dying.
     """
     stop_event = stop or asyncio.Event()
+    received: list[int] = []
+
+    def on_signal(signum: int) -> None:
+        received.append(signum)
+        stop_event.set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop_event.set)
+        loop.add_signal_handler(sig, on_signal, sig)
     async with contextlib.AsyncExitStack() as stack:
         runner = ActorRunner(actor, config, clock=clock, watchdog=watchdog)
-        await stack.enter_async_context(runner)
+        if not await _start_unless_stopped(runner, stop_event):
+            _LOGGER.info("actor.stopped_before_start name=%s", actor.name)
+            return received[0] if received else None
+        stack.push_async_callback(runner.stop)
         waits = [asyncio.create_task(event.wait()) for event in (stop_event, runner.reader_failed)]
         try:
             await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
@@ -292,3 +307,23 @@ async def run_actor(
         _LOGGER.info("actor.stopping name=%s", actor.name)
         if runner.reader_failed.is_set() and runner.watchdog is not None:
             raise ReaderUnrecoverableError(runner.watchdog.deaths)
+    return received[0] if received else None
+
+
+async def _start_unless_stopped(runner: ActorRunner, stop: asyncio.Event) -> bool:
+    """Start ``runner``; a stop asked for meanwhile (a signal while connecting, or while the
+    actor waits on Kraken at start) cancels the start and undoes what it did. False then."""
+    starting = asyncio.create_task(runner.start(), name=f"{runner.actor.name}.start")
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait((starting, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+    if starting.done():
+        starting.result()  # a failed start raises here
+        return True
+    starting.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await starting
+    await runner.stop()
+    return False

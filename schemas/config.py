@@ -83,6 +83,10 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     tls_key_file: str | None = None
     connect_timeout_s: PositiveFloat = 2.0
     max_reconnect_wait_s: PositiveFloat = 5.0
+    first_connect_timeout_s: PositiveFloat = 30.0
+    """An actor's first connect retries (backoff with jitter) this long, then it exits 1."""
+    monitor_port: Annotated[int, msgspec.Meta(ge=0, le=65535)] = 8222
+    """HTTP monitor of the nats-server ``galfriday up`` starts; 0: none."""
     handler_concurrency: PositiveInt = 64
     """Messages in flight per subscription; each subscription has its own budget."""
     stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1

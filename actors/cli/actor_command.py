@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import signal
 import sys
 from typing import Any
 
 from bus.errors import ReaderUnrecoverableError
-from bus.logs import setup_logging
+from bus.logs import LOG_LEVEL_ENV, LOG_LEVELS, log_level, setup_logging
 from bus.runtime import run_actor
 from bus.telemetry import setup_telemetry
 from schemas import ConfigError, load_config
@@ -28,6 +29,9 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser("actor", help="run one actor process")
     parser.add_argument("name", choices=sorted(ACTOR_FACTORIES))
     parser.add_argument("--config", help="YAML config file (default $GF_CONFIG or ./config.yaml)")
+    parser.add_argument(
+        "--log-level", choices=LOG_LEVELS, help=f"default ${LOG_LEVEL_ENV}, else info"
+    )
     parser.set_defaults(handler=_run)
 
 
@@ -37,7 +41,12 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
-    setup_logging(args.name)
+    try:
+        level = log_level(args.log_level)
+    except ValueError as e:
+        print(f"galfriday: {e}", file=sys.stderr)
+        return 2
+    setup_logging(args.name, level)
     setup_telemetry(args.name)
     module = importlib.import_module(ACTOR_FACTORIES[args.name])
     try:
@@ -46,7 +55,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
     try:
-        asyncio.run(run_actor(actor, config))
+        stopped_by = asyncio.run(run_actor(actor, config))
     except ConfigError as e:  # found while starting, e.g. an API key another process holds
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
@@ -56,4 +65,4 @@ def _run(args: argparse.Namespace) -> int:
     except ReaderUnrecoverableError as e:
         print(f"galfriday: {e}; exiting for a supervisor to restart", file=sys.stderr)
         return 70  # EX_SOFTWARE
-    return 0
+    return 130 if stopped_by == signal.SIGINT else 0

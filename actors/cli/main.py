@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.metadata
 import sys
 from collections.abc import Sequence
 
 __all__ = ["main"]
+
+EXIT_INTERRUPTED = 130
 
 # Command modules are imported lazily by name so a broken optional module cannot break the rest.
 _COMMAND_MODULES = (
@@ -22,11 +25,16 @@ _COMMAND_MODULES = (
     "actors.cli.nats_config_command",
     "actors.cli.schema_command",
     "actors.cli.healthcheck_command",
+    "actors.cli.submit_command",
+    "actors.cli.tail_command",
+    "actors.cli.up_command",
+    "actors.cli.top_command",
 )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="galfriday", description="Gal Friday execution layer")
+    parser.add_argument("--version", action="version", version=f"galfriday {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True)
     for name in _COMMAND_MODULES:
         try:
@@ -39,10 +47,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    try:
+        return importlib.metadata.version("galfriday")
+    except importlib.metadata.PackageNotFoundError:  # run from a source tree, not installed
+        return "0+unknown"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    code: int = args.handler(args)
+    try:
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        code: int = args.handler(args)
+    except KeyboardInterrupt:  # Ctrl-C before a command took over SIGINT: no traceback
+        return EXIT_INTERRUPTED
     return code
 
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import shlex
 import signal
 import sys
 from typing import Any
@@ -17,9 +19,11 @@ from kraken.sim import (
     running_sim,
 )
 
-__all__ = ["register"]
+__all__ = ["SIM_SECRET_ENV", "register"]
 
 DEFAULT_PORT = 8900
+SIM_SECRET_ENV = "GF_SIM_API_SECRET"
+"""How ``galfriday up`` hands the sim its secret without putting it on a command line."""
 
 
 def register(subparsers: Any) -> None:
@@ -34,10 +38,18 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--scenario", metavar="FILE", help="fault scenario, YAML or JSON")
     parser.add_argument("--api-key", default=DEFAULT_API_KEY)
     parser.add_argument(
-        "--api-secret", default=DEFAULT_API_SECRET, help="base64 secret (default: the dev secret)"
+        "--api-secret",
+        default=os.environ.get(SIM_SECRET_ENV, DEFAULT_API_SECRET),
+        help=f"base64 secret (default: ${SIM_SECRET_ENV}, else the dev secret)",
     )
     parser.add_argument("--tier", choices=("starter", "intermediate", "pro"), default="starter")
     parser.add_argument("--nonce-window", type=int, default=0)
+    parser.add_argument(
+        "--print-credentials",
+        action="store_true",
+        help="print the sim's dev key and secret as shell exports and exit "
+        '(eval "$(galfriday sim --print-credentials)")',
+    )
     parser.set_defaults(handler=run)
 
 
@@ -54,6 +66,11 @@ async def _serve(options: SimOptions) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.print_credentials:
+        # Dev credentials of a local simulator, printed on request: they open no real account.
+        print(f"export KRAKEN_API_KEY={shlex.quote(args.api_key)}")
+        print(f"export KRAKEN_API_SECRET={shlex.quote(args.api_secret)}")
+        return 0
     scenario = None
     if args.scenario is not None:
         try:

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 
 from actors.cli import sim_command
+from actors.cli.main import main
+from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
 
 pytestmark = pytest.mark.sim
 
@@ -38,3 +40,13 @@ def test_bad_scenario_exits_2_naming_the_problem(
 def test_missing_scenario_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert sim_command.run(_parse("--scenario", str(tmp_path / "absent.json"))) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_print_credentials_prints_shell_exports_and_starts_nothing(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["sim", "--print-credentials"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        f"export KRAKEN_API_KEY={DEFAULT_API_KEY}",
+        f"export KRAKEN_API_SECRET={DEFAULT_API_SECRET}",
+    ]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import msgspec
 
-from actors.cli.local_nats import local_server_command
 from actors.cli.main import build_parser
+from actors.cli.up_command import nats_server_command as local_server_command
 from schemas import GalFridayConfig, NatsConfig
 
 
