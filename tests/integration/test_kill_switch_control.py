@@ -6,6 +6,7 @@ running router fails closed."""
 from __future__ import annotations
 
 import asyncio
+import base64
 from collections.abc import AsyncIterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,9 +22,18 @@ from actors.batch_router.shell import BatchRouterActor
 from actors.cli.main import main
 from bus import ActorRunner, Subjects, encode, ensure_topology
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER
+from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
-from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, RunningSim, SimOptions, running_sim
+from kraken.sim import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    AccountSetup,
+    RunningSim,
+    SimOptions,
+    running_sim,
+)
+from kraken.sim.scenario import Scenario
 from schemas import GalFridayConfig
 from schemas.events import TradingHalted, TradingResumed
 from schemas.orders import OrderSide, OrderType
@@ -35,9 +45,17 @@ pytestmark = [pytest.mark.nats, pytest.mark.sim]
 S = 1_000_000_000
 
 
+SECOND_KEY = Credentials(
+    api_key="second-router-key", api_secret=base64.b64encode(bytes(range(64))).decode()
+)
+"""A router per API key (one process per key): the second router's own account on the sim."""
+
+
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[RunningSim]:
-    async with running_sim(SimOptions(auto_tick=False, seed=12)) as running:
+    accounts = (AccountSetup(key=SECOND_KEY.api_key, secret=SECOND_KEY.api_secret),)
+    options = SimOptions(auto_tick=False, seed=12, scenario=Scenario(accounts=accounts))
+    async with running_sim(options) as running:
         for pair, price in SIM_PRICES.items():
             running.exchange.set_price(pair, price)
         yield running
@@ -51,11 +69,11 @@ async def client(bus_config: GalFridayConfig) -> AsyncIterator[Client]:
 
 
 async def start_routers(config: GalFridayConfig, count: int) -> list[ActorRunner]:
+    assert count <= 2, "the sim has two accounts here"
     runners = []
     for index in range(count):
-        actor = BatchRouterActor(
-            config=config, credentials=sim_credentials(), instance=f"router-{index}"
-        )
+        credentials = sim_credentials() if index == 0 else SECOND_KEY
+        actor = BatchRouterActor(config=config, credentials=credentials, instance=f"router-{index}")
         runner = ActorRunner(actor, config)
         await runner.start()
         runners.append(runner)
