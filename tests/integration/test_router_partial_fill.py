@@ -19,7 +19,6 @@ from tests.integration.test_batch_router_actor import (
     SIM_PRICES,
     Observer,
     batch_of,
-    client,
     ledger_ids,
     observer,
     resting_buy,
@@ -29,7 +28,7 @@ from tests.integration.test_batch_router_actor import (
 )
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
-__all__ = ["client", "observer"]  # fixtures shared with the router's actor tests
+__all__ = ["observer"]  # a fixture shared with the router's actor tests
 
 # Two asks of 0.0005 BTC: a 0.002 BTC buy through them fills 0.001 and rests the rest.
 THIN = BookProfile(levels=2, size_min=10, size_max=10)
