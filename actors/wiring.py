@@ -15,10 +15,12 @@ from typing import Literal
 
 from bus.actor import Actor, Subscription
 from bus.jetstream import (
+    BATCHES_BUCKET,
     BREAKER_SNAPSHOTS_BUCKET,
     BREAKERS_BUCKET,
     CONTROL_BUCKET,
     EXCHANGE_STATUS_BUCKET,
+    LEASES_BUCKET,
 )
 from bus.subjects import Subjects
 from schemas import (
@@ -49,7 +51,7 @@ from schemas import (
     TradingResumed,
     VerdictRequest,
 )
-from schemas.events import VolatilityUpdated
+from schemas.events import BookUpdated, KillSwitchAcknowledged, VolatilityUpdated
 
 __all__ = ["CLI_USER", "Participant", "Publication", "participants"]
 
@@ -106,6 +108,7 @@ def _publications(name: str, subjects: Subjects) -> tuple[Publication, ...]:
     if name == "market-data":
         return (
             Publication(subjects.price_all(), (PriceUpdated,)),
+            Publication(subjects.book_all(), (BookUpdated,)),
             Publication(subjects.stale_all(), (PriceStale, PriceRecovered)),
             Publication(subjects.volatility_all(), (VolatilityUpdated,)),
             Publication(subjects.session(), (MarketSessionChanged,)),
@@ -128,6 +131,7 @@ def _publications(name: str, subjects: Subjects) -> tuple[Publication, ...]:
             Publication(subjects.batch_completed(), (BatchCompleted,)),
             Publication(subjects.batch_rejected(), (BatchRejected,)),
             Publication(subjects.order_events_all(), (OrderPlaced, OrderRejected, OrderFailed)),
+            Publication(subjects.kill_switch_ack(), (KillSwitchAcknowledged,)),
             _calls(subjects),
             _dlq(subjects, name),
             Publication(subjects.verdict(), (VerdictRequest,), "request"),
@@ -139,10 +143,11 @@ _KV: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     # name: (writes, reads)
     "market-data": ((EXCHANGE_STATUS_BUCKET,), (BREAKERS_BUCKET,)),
     "error-classifier": (
-        (BREAKERS_BUCKET, BREAKER_SNAPSHOTS_BUCKET),
+        (BREAKERS_BUCKET, BREAKER_SNAPSHOTS_BUCKET, LEASES_BUCKET),
         (EXCHANGE_STATUS_BUCKET,),
     ),
-    "batch-router": ((), (BREAKERS_BUCKET, CONTROL_BUCKET)),
+    # The router writes its batch claims and its API-key lease (in the control bucket).
+    "batch-router": ((BATCHES_BUCKET, CONTROL_BUCKET), (BREAKERS_BUCKET,)),
 }
 
 
@@ -181,7 +186,10 @@ def _cli(subjects: Subjects) -> Participant:
             Publication(subjects.price_query(), (PriceQuery,), "request"),
             Publication(subjects.status_query(), (ExchangeStatusQuery,), "request"),
         ),
-        subscribes=(Subscription(subjects.batch_completed(), (BatchCompleted,)),),
+        subscribes=(
+            Subscription(subjects.batch_completed(), (BatchCompleted,)),
+            Subscription(subjects.kill_switch_ack(), (KillSwitchAcknowledged,)),
+        ),
         kv_writes=(CONTROL_BUCKET,),
         service=False,
         reads=(subjects.everything(),),

@@ -18,6 +18,7 @@ import logging
 from collections.abc import Callable
 
 import msgspec
+from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
 
 from bus.ports import KeyValueStore
 
@@ -57,6 +58,7 @@ class ApiKeyLease:
         self._lease_ns = int(lease_s * _NS)
         self._lease_s = lease_s
         self._revision: int | None = None
+        self._last_error: str | None = None
 
     async def acquire(self) -> None:
         """Take the key's lease. A crashed holder's lease runs out within ``lease_s``, so a
@@ -68,6 +70,10 @@ class ApiKeyLease:
             if holder is None:
                 return
             if self._clock() >= give_up:
+                if self._last_error is not None:  # not a rival: the bucket refused us
+                    raise ApiKeyInUse(
+                        f"cannot take the API-key lease in the control bucket: {self._last_error}"
+                    )
                 raise ApiKeyInUse(
                     f"the Kraken API key is in use by {holder} (nonces of two processes on one "
                     "key collide: EAPI:Invalid nonce); give each router its own KRAKEN_API_KEY"
@@ -93,8 +99,13 @@ class ApiKeyLease:
             self._revision = await self._store.update(self._key, encoded, last=entry.revision)
         except ApiKeyInUse:
             raise
-        except Exception:  # taken concurrently: look again
+        except (KeyWrongLastSequenceError, BadRequestError, ValueError):  # taken concurrently
+            self._last_error = None
             return "another process"
+        except Exception as e:  # permissions, timeouts: say so if it lasts
+            self._last_error = f"{type(e).__name__}: {e}"
+            return "another process"
+        self._last_error = None
         return None
 
     async def keep(self) -> None:
