@@ -199,6 +199,8 @@ class KrakenWsTrading:
         self._req_ids = itertools.count(1)
         self._token: str | None = None
         self._token_expires_ns = 0
+        self._held_token: str | None = None
+        """The token of the live ``executions`` subscription, if any."""
         self._http: aiohttp.ClientSession | None = None
         self._session: _Session | None = None
         self._connected = asyncio.Event()
@@ -379,7 +381,7 @@ class KrakenWsTrading:
         session.pending[req_id] = (method, future)
         message = {"method": method, "params": {**params, "token": token}, "req_id": req_id}
         try:
-            await session.socket.send_bytes(msgspec.json.encode(message))
+            await session.socket.send_str(msgspec.json.encode(message).decode())
         except (ConnectionError, RuntimeError, aiohttp.ClientError):
             session.pending.pop(req_id, None)
             # The frame may have left before the error: a placement's outcome is unknown.
@@ -410,7 +412,9 @@ class KrakenWsTrading:
     # -- token -----------------------------------------------------------------------------
 
     async def _current_token(self) -> str:
-        if self._token is None or self._clock() >= self._token_expires_ns:
+        """The token; a subscription maintained with it keeps it valid past its expiry."""
+        held = self._token is not None and self._token == self._held_token
+        if self._token is None or (not held and self._clock() >= self._token_expires_ns):
             await self._fetch_token()
         assert self._token is not None
         return self._token
@@ -456,6 +460,7 @@ class KrakenWsTrading:
             await self._serve(session)
         finally:
             self._connected.clear()
+            self._held_token = None
             for _, future in session.pending.values():
                 if not future.done():
                     future.set_exception(_ConnectionLost())
@@ -474,9 +479,10 @@ class KrakenWsTrading:
                 "snap_trades": True,
             }
             message = {"method": "subscribe", "params": params, "req_id": req_id}
-            await session.socket.send_bytes(msgspec.json.encode(message))
+            await session.socket.send_str(msgspec.json.encode(message).decode())
             ack = await self._await_ack(session, req_id)
             if ack.success:
+                self._held_token = params["token"]
                 return
             if ack.error is not None and ack.error.startswith(TOKEN_ERRORS) and attempt == 0:
                 self._token = None
