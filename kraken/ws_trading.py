@@ -34,6 +34,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Self
+from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
 import msgspec
@@ -53,6 +54,7 @@ __all__ = [
     "KrakenWsTrading",
     "TokenSource",
     "WsReply",
+    "auth_url_for",
     "ws_order_params",
 ]
 
@@ -472,9 +474,10 @@ class KrakenWsTrading:
         """Subscribe (a stale token gets one refresh) and apply the snapshot."""
         for attempt in range(2):
             req_id = next(self._req_ids)
+            token = await self._current_token()
             params = {
                 "channel": "executions",
-                "token": await self._current_token(),
+                "token": token,
                 "snap_orders": True,
                 "snap_trades": True,
             }
@@ -482,7 +485,7 @@ class KrakenWsTrading:
             await session.socket.send_str(msgspec.json.encode(message).decode())
             ack = await self._await_ack(session, req_id)
             if ack.success:
-                self._held_token = params["token"]
+                self._held_token = token
                 return
             if ack.error is not None and ack.error.startswith(TOKEN_ERRORS) and attempt == 0:
                 self._token = None
@@ -582,3 +585,17 @@ class _ConnectionLost(Exception):
 
 class _TokenUnavailable(Exception):
     pass
+
+
+def auth_url_for(ws_url: str, ws_auth_url: str = "") -> str:
+    """The authenticated endpoint: ``ws_auth_url`` if set, else derived from the public one
+    (``wss://ws.kraken.com/v2`` → ``wss://ws-auth.kraken.com/v2``; the simulator's
+    ``ws://host:port/ws/v2`` → ``ws://host:port/ws/v2-auth``)."""
+    if ws_auth_url:
+        return ws_auth_url
+    parts = urlsplit(ws_url)
+    host = parts.hostname or ""
+    if host.startswith(("ws.", "beta-ws.")):
+        netloc = parts.netloc.replace("ws.", "ws-auth.", 1)
+        return urlunsplit(parts._replace(netloc=netloc))
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "-auth"))

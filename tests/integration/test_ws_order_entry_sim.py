@@ -3,7 +3,6 @@ authenticated endpoint (``/ws/v2-auth``): every method, tokens, lost answers and
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator, Callable
 from decimal import Decimal
@@ -25,6 +24,7 @@ from kraken.sim import (
 from kraken.ws_trading import KrakenWsTrading
 from schemas.config import KrakenConfig, KrakenTier
 from schemas.orders import OrderRequest, OrderSide, OrderType
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.sim
 
@@ -42,10 +42,10 @@ def _order(side: str = "buy", price: str = "90000", volume: str = "0.01") -> Ord
 
 
 async def _until(condition: Callable[[], bool], what: str) -> None:
-    async with asyncio.timeout(WAIT_S):
-        while not condition():
-            await asyncio.sleep(0.01)
-    assert condition(), what
+    try:
+        await eventually(condition, WAIT_S)
+    except TimeoutError:
+        pytest.fail(f"never saw {what}")
 
 
 @pytest.fixture
@@ -138,7 +138,8 @@ async def test_cancel_order_cancel_all_and_dead_mans_switch(
     for i in range(3):
         assert (await ws.add_order(_order(), symbol="BTC/USD", cl_ord_id=f"c-{i}")).ok
     by_cl = await ws.cancel_order(cl_ord_id="c-0")
-    assert by_cl.ok and by_cl.result == {"cl_ord_id": "c-0"}
+    assert by_cl.ok
+    assert by_cl.result == {"cl_ord_id": "c-0"}
     assert _ledger(sim, "c-0") == ["canceled"]
     again = await ws.cancel_order(cl_ord_id="c-0")
     assert again.error == "EOrder:Unknown order"
@@ -146,7 +147,8 @@ async def test_cancel_order_cancel_all_and_dead_mans_switch(
     assert everything.result == {"count": 2}
     assert (await ws.add_order(_order(), symbol="BTC/USD", cl_ord_id="dms")).ok
     armed = await ws.cancel_all_orders_after(10)
-    assert armed.ok and armed.result["triggerTime"] != "0"
+    assert armed.ok
+    assert armed.result["triggerTime"] != "0"
     clock.advance(11)
     sim.exchange.process_time()
     assert _ledger(sim, "dms") == ["canceled"]
@@ -164,7 +166,8 @@ async def test_amend_keeps_the_order_and_edit_replaces_it(
     assert edited.ok, edited
     assert edited.result["original_order_id"] == order_id
     new = sim.exchange.orders[edited.result["order_id"]]
-    assert new.intent.volume == Decimal("0.02") and new.is_open
+    assert new.intent.volume == Decimal("0.02")
+    assert new.is_open
     assert sim.exchange.orders[order_id].status == "canceled"
 
 
@@ -205,7 +208,8 @@ async def test_token_expires_unless_a_subscription_holds_it(
     await _until(lambda: ws.connects == 2 and ws.connected, "a reconnect")
     assert ws.tokens_fetched == 2
     assert (await ws.add_order(_order(), symbol="BTC/USD", cl_ord_id="after")).ok
-    assert _ledger(sim, "before") == ["open"] and _ledger(sim, "after") == ["open"]
+    assert _ledger(sim, "before") == ["open"]
+    assert _ledger(sim, "after") == ["open"]
 
 
 async def test_revoked_token_is_refreshed_and_the_refused_request_resent_once(
@@ -230,7 +234,8 @@ async def test_dropped_connection_after_accepted_add_order_is_unknown_and_never_
     await _until(lambda: ws.connects == 2 and ws.connected, "a reconnect")
     await _until(lambda: ws.order_by_cl_ord_id("lost-1") is not None, "the snapshot")
     found = ws.order_by_cl_ord_id("lost-1")
-    assert found is not None and found.order_status == "filled"
+    assert found is not None
+    assert found.order_status == "filled"
     assert _ledger(sim, "lost-1") == ["closed"]
 
 
