@@ -39,8 +39,9 @@ from urllib.parse import urlsplit, urlunsplit
 import aiohttp
 import msgspec
 
-from kraken.errors import TransportError
+from kraken.errors import TransportError, is_trading_rate_limit
 from kraken.models import WebSocketsToken
+from kraken.ratelimit import TradingRateLimiter
 from kraken.rest import CallObserver, Sleeper, format_deadline, format_decimal
 from kraken.result import KrakenFailure, KrakenResult
 from kraken.ws import backoff_delay
@@ -185,8 +186,14 @@ class KrakenWsTrading:
         on_execution: Callable[[ExecutionUpdate], None] | None = None,
         sleeper: Sleeper = asyncio.sleep,
         seed: int | None = None,
+        trading_limiter: TradingRateLimiter | None = None,
+        pair_key: Callable[[str], str] = lambda symbol: symbol,
     ) -> None:
         self.url = url
+        # Kraken's trading counter is shared by REST and WS: pass the REST client's limiter
+        # and its pair naming (``pair_key``) so both paths charge the same counters.
+        self.trading_limiter = trading_limiter
+        self._pair_key = pair_key
         self._token_source = token_source
         self._clock = clock
         self._monotonic_ns = monotonic_ns
@@ -276,7 +283,11 @@ class KrakenWsTrading:
             params["deadline"] = format_deadline(deadline_ns)
         if validate:
             params["validate"] = True
-        return await self.request("add_order", params)
+        else:
+            await self._wait_for_trading(symbol, TradingRateLimiter.add_order_cost())
+        reply = await self.request("add_order", params)
+        self._snap_on_rate_limit(symbol, reply)
+        return reply
 
     async def batch_add(
         self,
@@ -295,7 +306,23 @@ class KrakenWsTrading:
             params["deadline"] = format_deadline(deadline_ns)
         if validate:
             params["validate"] = True
-        return await self.request("batch_add", params)
+        else:
+            await self._wait_for_trading(symbol, TradingRateLimiter.batch_add_cost(len(orders)))
+        reply = await self.request("batch_add", params)
+        self._snap_on_rate_limit(symbol, reply)
+        return reply
+
+    async def _wait_for_trading(self, symbol: str, cost: float) -> None:
+        """Wait until ``cost`` fits the pair's trading counter (as the REST client does)."""
+        if self.trading_limiter is None:
+            return
+        pair = self._pair_key(symbol)
+        while (wait := self.trading_limiter.try_acquire(pair, cost)) > 0:
+            await self._sleeper(wait)
+
+    def _snap_on_rate_limit(self, symbol: str, reply: WsReply) -> None:
+        if self.trading_limiter is not None and is_trading_rate_limit(reply.describe()):
+            self.trading_limiter.snap_to_cap(self._pair_key(symbol))
 
     async def cancel_order(
         self, *, order_id: str | None = None, cl_ord_id: str | None = None

@@ -170,6 +170,8 @@ class BatchRouterActor(Actor):
             connect_timeout_s=kraken.request_timeout_s,
             silence_timeout_s=kraken.ws_silence_timeout_s,
             on_call=self._on_call,
+            trading_limiter=self._client.trading_limiter,
+            pair_key=lambda symbol: _rest_altname(rest, symbol),
         )
         try:
             await ws.start()
@@ -547,6 +549,12 @@ class BatchRouterActor(Actor):
         if self._processor is not None:
             report.update(self._processor.get_performance_statistics())
         return report
+
+
+def _rest_altname(gateway: KrakenGateway, symbol: str) -> str:
+    """How the REST client keys its trading counters, so WS charges the same ones."""
+    registry = gateway.registry
+    return registry.to_altname(symbol) if symbol in registry else symbol
 
 
 def _salvage_batch_identity(payload: bytes) -> tuple[str | None, int]:
