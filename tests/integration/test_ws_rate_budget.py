@@ -93,7 +93,7 @@ async def test_planned_200_order_batch_never_trips_the_rate_limit(
         left = ORDERS
         while left:
             plan = plan_chunks(left, limiter.level("BTC/USD"), TRADING_LIMITS[KrakenTier.STARTER])
-            sizes = []
+            sizes: list[int] = []
             for _ in range(plan.parallel):
                 size = min(plan.chunk_size, left - sum(sizes))
                 if size:
