@@ -9,7 +9,9 @@ ledger, trading-rate counters and error strings); see :mod:`kraken.sim.ws_tradin
 Fault injection uses the REST endpoint name of each method (``add_order`` → ``AddOrder``), so a
 scenario's faults mean the same on both paths: ``latency`` delays the request, ``outage``
 answers ``EService:Unavailable``/``EService:Busy``, ``lose_response`` processes the request and
-then drops the connection (``drop``, ``http_502``) or never answers (``timeout``). Requests are
+then drops the connection (``drop``, ``http_502``) or never answers (``timeout``),
+``late_landing`` hands the request to the engine ``hold_s`` late (``drop``: the socket closes at
+once). Requests are
 counted as ``ws:<method>`` in ``request_counts()``.
 """
 
@@ -32,6 +34,7 @@ from kraken.sim.pairs import PairSpec, find_ws_pair
 from kraken.sim.prices import Quote
 from kraken.sim.records import amend_order as rest_amend_order
 from kraken.sim.records import edit_order as rest_edit_order
+from kraken.sim.scenario import LateLandingFault
 from kraken.sim.trading import (
     add_order as rest_add_order,
 )
@@ -86,6 +89,8 @@ class WsAuthHub:
         self._heartbeat_interval_s = heartbeat_interval_s
         self._connections: set[_Connection] = set()
         self._trackers: dict[str, ExecutionTracker] = {}
+        self._held: set[asyncio.Task[None]] = set()
+        """Late-landing requests on their way to the engine (they outlive their socket)."""
         exchange.feeds.append(self)
 
     @property
@@ -215,6 +220,10 @@ class WsAuthHub:
             return
         self._exchange.count_request(f"ws:{method}")
         endpoint = FAULT_ENDPOINTS[method]
+        late = self._exchange.faults.late_landing(endpoint)
+        if late is not None:
+            self._land_late(late, connection, method, endpoint, params, head, time_in)
+            return
         delay_s = self._exchange.faults.latency_s(endpoint)
         if delay_s <= 0:
             self._trade(connection, method, endpoint, params, head, time_in)
@@ -238,6 +247,29 @@ class WsAuthHub:
         await asyncio.sleep(delay_s)
         if not connection.socket.closed:
             self._trade(connection, method, endpoint, params, head, time_in)
+
+    def _land_late(
+        self,
+        fault: LateLandingFault,
+        connection: _Connection,
+        method: str,
+        endpoint: str,
+        params: dict[str, Any],
+        head: Reply,
+        time_in: str,
+    ) -> None:
+        """The engine sees the request ``hold_s`` late, whatever happens to the socket;
+        ``answer: drop`` closes the socket at once (the client learns nothing)."""
+
+        async def held() -> None:
+            await asyncio.sleep(fault.hold_s)
+            self._trade(connection, method, endpoint, params, head, time_in)
+
+        task = asyncio.get_running_loop().create_task(held())
+        self._held.add(task)
+        task.add_done_callback(self._held.discard)
+        if fault.answer == "drop":
+            self._drop(connection, abrupt=True)
 
     def _trade(
         self,
@@ -271,6 +303,8 @@ class WsAuthHub:
             if lost.mode == "timeout":
                 return  # processed, never answered
             self._drop(connection, abrupt=True)
+            return
+        if connection.socket.closed:
             return
         for reply in replies:
             connection.outbox.put_nowait(self._stamp(reply, time_in))
@@ -348,6 +382,8 @@ class WsAuthHub:
         return socket
 
     async def close_all(self) -> None:
+        for task in list(self._held):
+            task.cancel()
         for connection in list(self._connections):
             await connection.socket.close(code=WSCloseCode.GOING_AWAY, message=b"sim stopping")
 

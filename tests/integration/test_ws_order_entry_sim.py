@@ -15,6 +15,7 @@ from kraken.rest import KrakenRestClient
 from kraken.sim import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
+    LateLandingFault,
     LoseResponseFault,
     ManualClock,
     RunningSim,
@@ -251,3 +252,14 @@ async def test_fills_missed_while_disconnected_come_back_in_the_snapshot(
     assert _ledger(sim, "gap-1") == ["closed"]
     await _until(lambda: ws.orders[order_id].order_status == "filled", "the fill")
     assert ws.orders[order_id].snapshot
+
+
+async def test_late_landing_order_reaches_the_engine_after_the_socket_dropped(
+    sim: RunningSim, ws: KrakenWsTrading
+) -> None:
+    sim.faults.add(LateLandingFault(hold_s=0.3, answer="drop", calls=1))
+    reply = await ws.add_order(_order(), symbol="BTC/USD", cl_ord_id="late-1")
+    assert reply.outcome_unknown
+    assert _ledger(sim, "late-1") == []  # still on its way to the engine
+    await _until(lambda: _ledger(sim, "late-1") == ["open"], "the late landing")
+    await _until(lambda: ws.order_by_cl_ord_id("late-1") is not None, "executions")
