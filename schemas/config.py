@@ -45,6 +45,7 @@ __all__ = [
     "MaintenanceWindow",
     "MarketDataConfig",
     "NatsConfig",
+    "OrderEntry",
     "SessionConfig",
     "VolatilityConfig",
     "decode_config",
@@ -106,6 +107,11 @@ class KrakenTier(enum.StrEnum):
     PRO = "pro"
 
 
+class OrderEntry(enum.StrEnum):
+    WS = "ws"
+    REST = "rest"
+
+
 class KrakenConfig(_Config, frozen=True, kw_only=True):
     """Where Kraken is. Defaults point at the embedded simulated exchange (``galfriday sim``)."""
 
@@ -116,10 +122,18 @@ class KrakenConfig(_Config, frozen=True, kw_only=True):
     request_timeout_s: PositiveFloat = 10.0
     ws_silence_timeout_s: PositiveFloat = 5.0
     user_agent: str = "galfriday/0.1"
+    order_entry: OrderEntry = OrderEntry.REST
+    """Where the batch router places orders: ``ws`` (the authenticated WS v2 endpoint, REST
+    while it is unusable) or ``rest``."""
+    ws_auth_url: str = ""
+    """The authenticated WS v2 endpoint; empty: derived from ``ws_url`` (Kraken's ``ws.`` host
+    becomes ``ws-auth.``, any other URL gets ``-auth`` after its path, as the simulator serves)."""
 
     def __post_init__(self) -> None:
         check_url("rest_url", self.rest_url, ("http", "https"))
         check_url("ws_url", self.ws_url, ("ws", "wss"))
+        if self.ws_auth_url:
+            check_url("ws_auth_url", self.ws_auth_url, ("ws", "wss"))
         if not self.user_agent.isprintable() or not self.user_agent.strip():
             raise KeyProblem("user_agent", "must be printable text (no line breaks)")
 

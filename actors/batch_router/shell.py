@@ -31,6 +31,7 @@ from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
 from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
+from actors.batch_router.ws_gateway import WsOrderGateway
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
 from bus.jetstream import BATCHES_BUCKET, CONTROL_BUCKET
 from bus.ports import BusContext
@@ -41,10 +42,12 @@ from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
 from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
-from schemas.config import ConfigError, GalFridayConfig, KrakenConfig
+from kraken.ws_trading import WS_TRADING_SCOPE, KrakenWsTrading, auth_url_for
+from schemas.config import ConfigError, GalFridayConfig, KrakenConfig, OrderEntry
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BreakerState,
     CircuitBreakerStateChanged,
     KillSwitchAcknowledged,
     KrakenCallFailed,
@@ -87,6 +90,8 @@ class BatchRouterActor(Actor):
     max_deliver: int = 10
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
+    _ws_trading: KrakenWsTrading | None = field(default=None, init=False, repr=False)
+    _ws_breaker: BreakerState = field(default=BreakerState.CLOSED, init=False, repr=False)
     _claims: BatchClaims | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
@@ -129,7 +134,7 @@ class BatchRouterActor(Actor):
         await self.refresh_state()
         self._processor = OptimizedBatchProcessor(
             execution,
-            KrakenGateway(self._client, registry, context.clock),
+            await self._order_gateway(KrakenGateway(self._client, registry, context.clock)),
             self._verdicts,
             self._breakers,
             self._market,
@@ -150,6 +155,35 @@ class BatchRouterActor(Actor):
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
         if execution.dead_mans_switch:
             self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
+
+    async def _order_gateway(self, rest: KrakenGateway) -> KrakenGateway | WsOrderGateway:
+        """``kraken.order_entry: ws``: the WS gateway when the venue offers WS order entry,
+        i.e. ``GetWebSocketsToken`` succeeds and the authenticated socket opens in time."""
+        kraken = self.config.kraken
+        if kraken.order_entry is not OrderEntry.WS or self._client is None:
+            return rest
+        ws = KrakenWsTrading(
+            auth_url_for(kraken.ws_url, kraken.ws_auth_url),
+            self._client.get_websockets_token,
+            clock=self.context.clock,
+            request_timeout_s=kraken.request_timeout_s,
+            connect_timeout_s=kraken.request_timeout_s,
+            silence_timeout_s=kraken.ws_silence_timeout_s,
+            on_call=self._on_call,
+            trading_limiter=self._client.trading_limiter,
+            pair_key=lambda symbol: _rest_altname(rest, symbol),
+        )
+        try:
+            await ws.start()
+        except TimeoutError:
+            _log.warning("order_entry.ws_unavailable reason=%s using=rest", ws.last_error)
+            await ws.stop()
+            return rest
+        self._ws_trading = ws
+        _log.info("order_entry.ws url=%s", ws.url)
+        return WsOrderGateway(
+            ws, rest, self.context.clock, lambda: self._ws_breaker is BreakerState.CLOSED
+        )
 
     async def _hold_api_key(self, context: BusContext) -> None:
         """One process per API key (see :mod:`actors.batch_router.key_lease`)."""
@@ -189,6 +223,8 @@ class BatchRouterActor(Actor):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._ws_trading is not None:
+            await self._ws_trading.stop()
         if self._client is not None:
             await self._client.close()
 
@@ -437,6 +473,9 @@ class BatchRouterActor(Actor):
     async def on_circuit_breaker_state_changed(
         self, event: CircuitBreakerStateChanged, delivery: Delivery
     ) -> None:
+        if event.scope == WS_TRADING_SCOPE:
+            # Either way is safe here: an open WS breaker only moves placements to REST.
+            self._ws_breaker = event.state
         if self._breakers.relaxes(event):
             await self._confirm_from_store()
         self._breakers.apply(event)
@@ -510,6 +549,12 @@ class BatchRouterActor(Actor):
         if self._processor is not None:
             report.update(self._processor.get_performance_statistics())
         return report
+
+
+def _rest_altname(gateway: KrakenGateway, symbol: str) -> str:
+    """How the REST client keys its trading counters, so WS charges the same ones."""
+    registry = gateway.registry
+    return registry.to_altname(symbol) if symbol in registry else symbol
 
 
 def _salvage_batch_identity(payload: bytes) -> tuple[str | None, int]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from actors.error_classifier.categories import ErrorCategory as C
 
-__all__ = ["CATALOGUE", "MAX_PREFIX_PARTS", "normalize_part"]
+__all__ = ["CATALOGUE", "MAX_PREFIX_PARTS", "WS_TEXT_PREFIXES", "normalize_part"]
 
 CATALOGUE: dict[str, C] = {
     # EGeneral
@@ -81,9 +81,24 @@ CATALOGUE: dict[str, C] = {
     # WS v2 answers that are not in E<Category>: form.
     "Exceeded msg rate": C.RATE_LIMIT,
     "Post only order": C.INVALID_ORDER,
+    # WS v2 request errors (KRAKEN.md §5): the request was refused before the engine saw it.
+    "Unsupported field": C.INVALID_ARGUMENTS,
+    "Malformed request": C.INVALID_ARGUMENTS,
+    "Method not found": C.INVALID_ARGUMENTS,
+    "Subscription Not Found": C.INVALID_ARGUMENTS,
+    "Private data and trading are unavailable on this endpoint. Try ws-auth.kraken.com": (
+        C.INVALID_ARGUMENTS
+    ),
 }
 """Canonical string → category. Keys are matched part by part (split on ``:``), case- and
 whitespace-insensitively; the longest matching key wins and what follows is the detail."""
+
+
+WS_TEXT_PREFIXES: dict[str, C] = {
+    "Currency pair not supported": C.UNKNOWN_ASSET,
+}
+"""WS v2 errors whose variable part follows without a ``:`` (``Currency pair not supported
+BTC/XYZ``): matched by text prefix, the rest is the detail."""
 
 
 def normalize_part(part: str) -> str:

@@ -14,7 +14,12 @@ from functools import reduce
 
 import msgspec
 
-from actors.error_classifier.catalogue import CATALOGUE, MAX_PREFIX_PARTS, normalize_part
+from actors.error_classifier.catalogue import (
+    CATALOGUE,
+    MAX_PREFIX_PARTS,
+    WS_TEXT_PREFIXES,
+    normalize_part,
+)
 from actors.error_classifier.categories import ErrorCategory, Severity, severity_of, worse
 from schemas.events import KrakenCallFailed, OperationKind
 
@@ -41,6 +46,9 @@ _NS_PER_S = 1_000_000_000
 _PREFIXES: dict[tuple[str, ...], tuple[str, ErrorCategory]] = {
     tuple(normalize_part(p) for p in code.split(":")): (code, category)
     for code, category in CATALOGUE.items()
+}
+_WS_TEXT_PREFIXES: dict[str, tuple[str, ErrorCategory]] = {
+    normalize_part(code): (code, category) for code, category in WS_TEXT_PREFIXES.items()
 }
 _FAMILIES = ("general", "auth", "api", "query", "order", "trade", "funding", "service")
 _WARNING_FAMILIES = frozenset(f"w{name}" for name in _FAMILIES)
@@ -145,6 +153,16 @@ def classify_text(raw: str | bytes) -> ErrorMatch:
             text=kept,
             retry_not_before_ns=not_before,
         )
+    for prefix, (code, category) in _WS_TEXT_PREFIXES.items():
+        if len(normalized) == 1 and normalized[0].startswith(prefix):
+            detail = _safe_text(text.strip()[len(code) :].strip())
+            return ErrorMatch(
+                category=category,
+                severity=severity_of(category),
+                code=code,
+                detail=detail,
+                text=kept,
+            )
     fallback = _FAMILY_FALLBACKS.get(normalized[0]) if len(normalized) > 1 else None
     if fallback is not None:
         code, category = fallback

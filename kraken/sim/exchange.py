@@ -28,6 +28,7 @@ from kraken.sim.prices import PriceProcess, Quote
 from kraken.sim.scenario import StatusChange, WsDisconnect, WsSilence
 from kraken.sim.triggers import TriggerState, trigger_fires
 from kraken.sim.wire import NANOS_PER_SECOND
+from kraken.sim.ws_tokens import WsTokens
 from schemas.config import KrakenTier
 
 __all__ = [
@@ -149,6 +150,8 @@ class SimExchange:
         self.ws_silenced_until_ns = 0
         self.book_checksum_faults = 0
         """WS book updates still to send with a wrong checksum (a resync test's fault)."""
+        self.ws_tokens = WsTokens(clock, random.Random(f"{seed}:ws-tokens"))
+        """WS session tokens; they survive ``reset()`` like the API keys they belong to."""
         self._reset_state()
 
     def _reset_state(self) -> None:

@@ -23,6 +23,7 @@ from kraken.sim.rest import EXCHANGE_KEY, add_rest_routes
 from kraken.sim.rest_market import add_market_routes
 from kraken.sim.scenario import Scenario, load_scenario
 from kraken.sim.ws import WS_HUB_KEY, WsHub
+from kraken.sim.ws_auth import WS_AUTH_HUB_KEY, WS_AUTH_PATH, WsAuthHub
 from schemas.config import KrakenTier
 
 __all__ = ["RunningSim", "SimOptions", "build_app", "build_exchange", "running_sim"]
@@ -102,6 +103,9 @@ def build_app(exchange: SimExchange, options: SimOptions) -> web.Application:
     add_market_routes(app)
     add_control_routes(app)
     app.router.add_get(WS_PATH, hub.handle)
+    auth_hub = WsAuthHub(exchange, options.heartbeat_interval_s)
+    app[WS_AUTH_HUB_KEY] = auth_hub
+    app.router.add_get(WS_AUTH_PATH, auth_hub.handle)
 
     async def background(app: web.Application) -> AsyncIterator[None]:
         task = (
@@ -118,6 +122,7 @@ def build_app(exchange: SimExchange, options: SimOptions) -> web.Application:
     async def on_shutdown(app: web.Application) -> None:
         app[SHUTDOWN_KEY].set()
         await hub.close_all()
+        await auth_hub.close_all()
 
     app.cleanup_ctx.append(background)
     app.on_shutdown.append(on_shutdown)
@@ -140,6 +145,11 @@ class RunningSim:
     @property
     def ws_url(self) -> str:
         return f"ws://{self.host}:{self.port}{WS_PATH}"
+
+    @property
+    def ws_auth_url(self) -> str:
+        """The authenticated WS v2 endpoint (Kraken's separate ``ws-auth`` host)."""
+        return f"ws://{self.host}:{self.port}{WS_AUTH_PATH}"
 
     @property
     def control_url(self) -> str:

@@ -24,6 +24,7 @@ from kraken.sim.orders import OrderIntent, SimOrder, parse_flag, parse_order, te
 from kraken.sim.pairs import ASSET_DECIMALS, PairSpec, find_pair
 from kraken.sim.records import RECORD_METHODS
 from kraken.sim.wire import NANOS_PER_SECOND, format_decimal, rfc3339_seconds
+from kraken.sim.ws_tokens import TOKEN_LIFETIME_S
 
 __all__ = ["PRIVATE_METHODS", "PrivateMethod"]
 
@@ -263,8 +264,7 @@ def query_orders(exchange: SimExchange, account: Account, params: Mapping[str, A
 
 
 def get_websockets_token(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
-    token = "".join(exchange.new_txid().replace("-", "") for _ in range(2))
-    return {"token": token, "expires": 900}
+    return {"token": exchange.ws_tokens.issue(account.key), "expires": TOKEN_LIFETIME_S}
 
 
 PRIVATE_METHODS: dict[str, PrivateMethod] = {

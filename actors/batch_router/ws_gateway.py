@@ -1,0 +1,144 @@
+"""Order entry over Kraken's authenticated WebSocket, behind the router's ``ExchangeGateway`` port.
+
+Placements go over :class:`kraken.ws_trading.KrakenWsTrading` (no nonces, so nothing is
+serialized per key); everything else, and every placement while the WS path is unusable, goes
+through the REST :class:`KrakenGateway`:
+
+* the WS connection is down (not connected right now), or
+* the ``kraken.ws`` breaker is not CLOSED (``ws_breaker_closed`` says so): the classifier opens
+  it on transport failures of the WS path, which the WS client reports under that scope.
+
+The unknown-outcome rules are REST's: a placement whose connection dropped after sending, or
+that timed out, is answered ``outcome_unknown`` and the executor reconciles it by ``cl_ord_id``
+with :meth:`find_order` (REST OpenOrders/ClosedOrders, which the WS path's orders appear in).
+A placement is never retried over the other path by this gateway: that decision (after
+reconciling) is the executor's, as with REST.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from actors.batch_router.kraken_gateway import KrakenGateway
+from actors.batch_router.ports import (
+    BatchPlacementReply,
+    LookupResult,
+    OrderLookup,
+    PairRules,
+    PlacementReply,
+)
+from kraken.ws_trading import WS_TRADING_SCOPE, KrakenWsTrading, WsReply
+from schemas.events import KrakenCallFailed, OperationKind
+from schemas.orders import OrderRequest
+
+__all__ = ["WsOrderGateway"]
+
+
+class WsOrderGateway:
+    def __init__(
+        self,
+        ws: KrakenWsTrading,
+        rest: KrakenGateway,
+        clock: Callable[[], int],
+        ws_breaker_closed: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self._ws = ws
+        self._rest = rest
+        self._clock = clock
+        self._ws_breaker_closed = ws_breaker_closed
+        self.ws_placements = 0
+        self.rest_placements = 0
+
+    @property
+    def rest(self) -> KrakenGateway:
+        return self._rest
+
+    def ws_usable(self) -> bool:
+        return self._ws.connected and self._ws_breaker_closed()
+
+    def pair_rules(self, pair: str) -> PairRules | None:
+        return self._rest.pair_rules(pair)
+
+    async def find_order(self, lookup: OrderLookup) -> LookupResult:
+        return await self._rest.find_order(lookup)
+
+    async def add_order(
+        self,
+        order: OrderRequest,
+        cl_ord_id: str,
+        *,
+        deadline_ns: int | None,
+        validate: bool,
+        probe: bool,
+    ) -> PlacementReply:
+        if not self.ws_usable():
+            self.rest_placements += 1
+            return await self._rest.add_order(
+                order, cl_ord_id, deadline_ns=deadline_ns, validate=validate, probe=probe
+            )
+        self.ws_placements += 1
+        reply = await self._ws.add_order(
+            order,
+            symbol=order.pair,
+            cl_ord_id=cl_ord_id,
+            deadline_ns=deadline_ns,
+            validate=validate,
+        )
+        if reply.ok:
+            order_id = reply.result.get("order_id") if isinstance(reply.result, dict) else None
+            return PlacementReply(ok=True, txid=order_id)
+        return self._failure(reply, probe)
+
+    async def add_order_batch(
+        self,
+        pair: str,
+        orders: Sequence[tuple[OrderRequest, str]],
+        *,
+        deadline_ns: int | None,
+        validate: bool,
+        probe: bool,
+    ) -> BatchPlacementReply:
+        if not self.ws_usable():
+            self.rest_placements += 1
+            return await self._rest.add_order_batch(
+                pair, orders, deadline_ns=deadline_ns, validate=validate, probe=probe
+            )
+        self.ws_placements += 1
+        reply = await self._ws.batch_add(
+            pair, list(orders), deadline_ns=deadline_ns, validate=validate
+        )
+        if not reply.ok:
+            return BatchPlacementReply(failure=self._failure(reply, probe))
+        rows = reply.result if isinstance(reply.result, list) else []
+        if len(rows) != len(orders):
+            # Kraken answered, but not one row per order: which ones exist is unknown.
+            failure = WsReply(reply.method, ok=False, error="bad batch_add result shape")
+            return BatchPlacementReply(failure=self._failure(failure, probe, unknown=True))
+        entries = tuple(
+            PlacementReply(ok=True, txid=row.get("order_id"))
+            if row.get("success", True) is not False
+            else PlacementReply(ok=False, errors=(str(row.get("error")),))
+            for row in rows
+        )
+        return BatchPlacementReply(entries=entries)
+
+    def _failure(self, reply: WsReply, probe: bool, *, unknown: bool = False) -> PlacementReply:
+        now = self._clock()
+        event = KrakenCallFailed(
+            ts_event=now,
+            ts_init=now,
+            scope="kraken.trading" if reply.error is not None else WS_TRADING_SCOPE,
+            endpoint=f"ws.{reply.method}",
+            operation=OperationKind.PLACE,
+            latency_ns=reply.latency_ns,
+            errors=reply.describe(),
+            outcome_unknown=reply.outcome_unknown or unknown,
+            transport_error=reply.transport_error,
+            probe=probe,
+        )
+        return PlacementReply(
+            ok=False,
+            errors=reply.describe(),
+            outcome_unknown=reply.outcome_unknown or unknown,
+            call_failure=event,
+        )
