@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bench import actor_memory, bus_throughput, sim_market
+from bench import actor_memory, bus_throughput, order_latency, sim_market
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -30,3 +30,9 @@ def test_actor_memory_reports_every_actor() -> None:
 def test_sim_market_measures_matching_and_the_book_pipeline() -> None:
     assert sim_market.matching_orders_per_s(orders=40, levels=50) > 0
     assert sim_market.book_updates_per_s(updates=40, depth=10) > 0
+
+
+def test_order_latency_measures_batches_through_separate_processes() -> None:
+    figures = asyncio.run(order_latency.measure(batches=3, warmup=1))
+    assert figures["batches"] == 3
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
