@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.breakers
 	$(BIN)/python -m bench.batch_router
 	$(BIN)/python -m bench.order_latency
+	$(BIN)/python -m bench.replay
 	$(BIN)/python -m bench.market_data
 	$(BIN)/python -m bench.sim_market
 	$(BIN)/python -m bench.actor_memory 120

@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bench import actor_memory, bus_throughput, order_latency, sim_market
+from bench import actor_memory, bus_throughput, order_latency, replay, sim_market
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -36,3 +36,10 @@ def test_order_latency_measures_batches_through_separate_processes() -> None:
     figures = asyncio.run(order_latency.measure(batches=3, warmup=1))
     assert figures["batches"] == 3
     assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+
+
+def test_replay_measures_the_command_with_its_start_up() -> None:
+    figures = replay.measure(events=500, runs=1)
+    assert figures["events"] == 500
+    assert figures["events_per_s"] > 0
+    assert figures["run_s"] > 0
