@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from bench import actor_memory, bus_throughput, order_latency, replay, sim_market
+from bench import actor_memory, breakers, bus_throughput, order_latency, replay, sim_market
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -43,3 +43,10 @@ def test_replay_measures_the_command_with_its_start_up() -> None:
     assert figures["events"] == 500
     assert figures["events_per_s"] > 0
     assert figures["run_s"] > 0
+
+
+def test_breakers_measure_delays_and_calls_during_an_outage() -> None:
+    figures = breakers.measure(outages=1, outage_seconds=(1.0,))
+    assert figures["outage_1s_calls_without_breakers"] > 0
+    assert figures["outage_1s_calls_with_breakers"] >= 0
+    assert figures["detection_p50_ms_1_classifiers"] > 0
