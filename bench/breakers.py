@@ -267,9 +267,33 @@ def measure(outages: int = 20, outage_seconds: Sequence[float] = (15.0, 30.0)) -
     return figures
 
 
+def report(result: dict[str, float], outages: int, outage_seconds: Sequence[float]) -> None:
+    print(f"breakers ({outages} outages each; open period {OPEN_S} s, calls every "
+          f"{CALL_EVERY_S * 1000:.0f} ms)")  # fmt: skip
+    print("  classifiers | detection p50 | detection p99 | recovery p50 | recovery p99")
+    for instances in (1, 2):
+        names = ("detection_p50_ms", "detection_p99_ms", "recovery_p50_ms", "recovery_p99_ms")
+        row = [result[f"{name}_{instances}_classifiers"] for name in names]
+        print(
+            f"  {instances:>11} | {row[0]:10.0f} ms | {row[1]:10.0f} ms "
+            f"| {row[2]:9.0f} ms | {row[3]:9.0f} ms"
+        )
+    print(f"requests reaching the exchange during an outage ({WORKERS} workers, "
+          f"{WORKERS / WORKER_EVERY_S:.0f} calls/s, default breaker config)")  # fmt: skip
+    print("  outage | with breakers | without | share")
+    for seconds in outage_seconds:
+        key = f"outage_{seconds:g}s_calls"
+        print(
+            f"  {seconds:5.0f}s | {result[key + '_with_breakers']:13.0f} | "
+            f"{result[key + '_without_breakers']:7.0f} | {result[key + '_pct']:4.1f} %"
+        )
+
+
 def figures() -> dict[str, float]:
-    """This bench's figures for the collected table (``bench.run_all``)."""
-    return measure()
+    """This bench's figures (printed) for the collected table (``bench.run_all``)."""
+    result = measure()
+    report(result, 20, (15.0, 30.0))
+    return result
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -277,33 +301,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--outages", type=int, default=20)
     parser.add_argument("--outage-seconds", type=float, nargs="+", default=[15.0, 30.0])
     args = parser.parse_args(argv)
-    result = measure(args.outages, args.outage_seconds)
-    print(f"breakers ({args.outages} outages each; open period {OPEN_S} s, calls every "
-          f"{CALL_EVERY_S * 1000:.0f} ms)")  # fmt: skip
-    print("  classifiers | detection p50 | detection p99 | recovery p50 | recovery p99")
-    for instances in (1, 2):
-        row = [
-            result[f"{name}_{instances}_classifiers"]
-            for name in (
-                "detection_p50_ms",
-                "detection_p99_ms",
-                "recovery_p50_ms",
-                "recovery_p99_ms",
-            )
-        ]
-        print(
-            f"  {instances:>11} | {row[0]:10.0f} ms | {row[1]:10.0f} ms "
-            f"| {row[2]:9.0f} ms | {row[3]:9.0f} ms"
-        )
-    print(f"calls reaching the exchange during an outage ({WORKERS} workers, "
-          f"{WORKERS / WORKER_EVERY_S:.0f} calls/s, default breaker config)")  # fmt: skip
-    print("  outage | with breakers | without | share")
-    for seconds in args.outage_seconds:
-        key = f"outage_{seconds:g}s_calls"
-        print(
-            f"  {seconds:5.0f}s | {result[key + '_with_breakers']:13.0f} | "
-            f"{result[key + '_without_breakers']:7.0f} | {result[key + '_pct']:4.1f} %"
-        )
+    report(measure(args.outages, args.outage_seconds), args.outages, args.outage_seconds)
     return 0
 
 

@@ -237,22 +237,26 @@ async def measure(batches: int = 200, warmup: int = WARMUP) -> dict[str, float]:
     return _quantiles(added_ms)
 
 
-def figures(batches: int = 200) -> dict[str, float]:
-    """This bench's figures for the collected table (``bench.run_all``)."""
-    return asyncio.run(measure(batches))
-
-
-def main() -> None:
-    batches = int(sys.argv[1]) if len(sys.argv) > 1 else 200
-    result = figures(batches)
+def report(result: dict[str, float]) -> None:
     print(
         f"OrderBatchRequested -> order at the exchange, router/sim/nats-server as processes, "
-        f"{result['batches']} single-order batches:"
+        f"{result['batches']:.0f} single-order batches:"
     )
     print(
         f"  p50 {result['p50_ms']:.2f} ms   p95 {result['p95_ms']:.2f} ms   "
         f"p99 {result['p99_ms']:.2f} ms   max {result['max_ms']:.2f} ms"
     )
+
+
+def figures(batches: int = 200) -> dict[str, float]:
+    """This bench's figures (printed) for the collected table (``bench.run_all``)."""
+    result = asyncio.run(measure(batches))
+    report(result)
+    return result
+
+
+def main() -> None:
+    figures(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
 
 
 if __name__ == "__main__":

@@ -87,19 +87,25 @@ def measure(events: int = 200_000, runs: int = RUNS) -> dict[str, float]:
     }
 
 
-def figures(events: int = 200_000) -> dict[str, float]:
-    """This bench's figures for the collected table (``bench.run_all``)."""
-    return measure(events)
-
-
-def main() -> None:
-    events = int(sys.argv[1]) if len(sys.argv) > 1 else 200_000
-    result = figures(events)
-    print(f"galfriday replay of {events} events, start-up included (median of {RUNS}):")
+def report(result: dict[str, float]) -> None:
+    print(
+        f"galfriday replay of {result['events']:.0f} events, start-up included (median of {RUNS}):"
+    )
     print(
         f"  {result['events_per_s']:,.0f} events/s   run {result['run_s']:.2f} s   "
         f"start-up alone {result['startup_s']:.2f} s"
     )
+
+
+def figures(events: int = 200_000) -> dict[str, float]:
+    """This bench's figures (printed) for the collected table (``bench.run_all``)."""
+    result = measure(events)
+    report(result)
+    return result
+
+
+def main() -> None:
+    figures(int(sys.argv[1]) if len(sys.argv) > 1 else 200_000)
 
 
 if __name__ == "__main__":
