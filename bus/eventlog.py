@@ -217,6 +217,13 @@ async def publish_records(
     max_payload = client.max_payload
     templates: dict[str, tuple[bytes, bytes]] = {}
     for start in range(0, len(records), _PUBLISH_BATCH):
+        if client.is_closed:
+            raise ConnectionError(f"the NATS connection closed after {start} records")
+        if not client.is_connected:  # reconnecting: nats-py's own publish bounds the buffer
+            for record in records[start : start + _PUBLISH_BATCH]:
+                subject = subjects[record.subject] if subjects is not None else record.subject
+                await client.publish(subject, record.payload, headers=record.headers or None)
+            continue
         lines: list[bytes] = []
         append = lines.append
         for record in records[start : start + _PUBLISH_BATCH]:

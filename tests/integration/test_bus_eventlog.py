@@ -78,3 +78,12 @@ async def test_publish_records_delivers_what_publish_would(
         for r in records
     ]
     await client.close()
+
+
+async def test_publish_records_on_a_closed_connection_raises_instead_of_dropping(
+    bus_config: GalFridayConfig,
+) -> None:
+    client = await nats.connect(bus_config.nats.url)
+    await client.close()
+    with pytest.raises(ConnectionError, match="closed after 0 records"):
+        await publish_records(client, [LogRecord("gf.x", {}, 1, b"x")])
