@@ -30,16 +30,10 @@ typecheck: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
-## benchmarks: each prints figures measured side by side in one run
+## benchmarks: each prints figures measured side by side in one run, then one table of every
+## figure, also written to bench/results.json (one bench alone: `python -m bench.NAME`)
 bench: $(STAMP)
-	$(BIN)/python -m bench.bus_throughput
-	$(BIN)/python -m bench.error_classifier
-	$(BIN)/python -m bench.breakers
-	$(BIN)/python -m bench.batch_router
-	$(BIN)/python -m bench.ws_order_entry
-	$(BIN)/python -m bench.market_data
-	$(BIN)/python -m bench.sim_market
-	$(BIN)/python -m bench.actor_memory 120
+	$(BIN)/python -m bench.run_all
 
 ## hostile payloads against the running stack, large count (CI runs a small one in `make test`)
 fuzz: $(STAMP)

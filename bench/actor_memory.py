@@ -95,8 +95,8 @@ async def measure(seconds: float) -> dict[str, float]:
                 await client.close()
 
 
-def main() -> None:
-    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 120.0
+def figures(seconds: float = 120.0) -> dict[str, float]:
+    """This bench's figures (printed as it always did) for ``bench.run_all``."""
     rss = asyncio.run(measure(seconds))
     without, with_library = holiday_library_cost_mib()
     print(f"actor RSS after {seconds:.0f} s of load (prices ticking, one batch per second):")
@@ -105,6 +105,13 @@ def main() -> None:
     print("holiday tables in-process vs in a child (peak RSS of a probe process):")
     print(f"  without the library {without:6.1f} MiB, with it {with_library:6.1f} MiB")
     print(f"  saved by building them in a child: {with_library - without:.1f} MiB")
+    result = {f"rss_mib_{name}": round(mib, 1) for name, mib in rss.items()}
+    result["holiday_library_saved_mib"] = round(with_library - without, 1)
+    return result
+
+
+def main() -> None:
+    figures(float(sys.argv[1]) if len(sys.argv) > 1 else 120.0)
 
 
 if __name__ == "__main__":

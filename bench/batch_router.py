@@ -183,7 +183,7 @@ def _report(title: str, round_trip: float, times: dict[BatchStrategy, float]) ->
               f"{elapsed / round_trip:6.1f} round trips")  # fmt: skip
 
 
-async def main_async(nats_url: str) -> None:
+async def main_async(nats_url: str) -> dict[str, float]:
     serial_rtt, serial, added = await measure(nats_url, nonce_window=0)
     window_rtt, windowed, _ = await measure(nats_url, nonce_window=NONCE_WINDOW)
     print(f"batch router, {ORDERS} limit orders over {len(PAIRS)} pairs, "
@@ -193,11 +193,23 @@ async def main_async(nats_url: str) -> None:
     quantiles = statistics.quantiles(added, n=100)
     print(f"  OrderBatchRequested -> first order at the exchange ({FIRST_ORDER_SAMPLES} batches): "
           f"p50 {quantiles[49]:.2f} ms, p99 {quantiles[98]:.2f} ms")  # fmt: skip
+    result: dict[str, float] = {}
+    for label, times in (("serial", serial), ("windowed", windowed)):
+        for strategy, elapsed in times.items():
+            result[f"{label}_{strategy.value}_ms"] = round(elapsed * 1e3, 1)
+    result["in_process_first_order_p50_ms"] = round(quantiles[49], 2)
+    result["in_process_first_order_p99_ms"] = round(quantiles[98], 2)
+    return result
+
+
+def figures() -> dict[str, float]:
+    """This bench's figures (printed as it always did) for ``bench.run_all``."""
+    with running_nats_server() as server:
+        return asyncio.run(main_async(server.url))
 
 
 def main() -> int:
-    with running_nats_server() as server:
-        asyncio.run(main_async(server.url))
+    figures()
     return 0
 
 

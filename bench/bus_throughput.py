@@ -198,10 +198,7 @@ def measure_all(events: int, rounds: int) -> dict[str, float]:
     return best
 
 
-def main() -> int:
-    events = int(sys.argv[1]) if len(sys.argv) > 1 else EVENTS
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
-    best = measure_all(events, rounds)
+def report(best: dict[str, float], events: int, rounds: int) -> None:
     raw = best["raw"]
     print(f"bus throughput, {events} PriceUpdated per run, best of {rounds} alternating runs")
     labels = {
@@ -219,6 +216,23 @@ def main() -> int:
             print(f"  runtime / {mode} {runtime / best[mode]:.2f}")
     if not faststream_installed():
         print("  FastStream rounds skipped: pip install -e '.[bench]'")
+
+
+def figures() -> dict[str, float]:
+    """This bench's figures (printed as it always did) for ``bench.run_all``."""
+    best = measure_all(EVENTS, ROUNDS)
+    report(best, EVENTS, ROUNDS)
+    result: dict[str, float] = {f"{mode}_events_per_s": round(rate) for mode, rate in best.items()}
+    for mode in ("raw", "faststream", "faststream-tuned"):
+        if mode in best:
+            result[f"runtime_vs_{mode}"] = round(best["runtime"] / best[mode], 2)
+    return result
+
+
+def main() -> int:
+    events = int(sys.argv[1]) if len(sys.argv) > 1 else EVENTS
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else ROUNDS
+    report(measure_all(events, rounds), events, rounds)
     return 0
 
 

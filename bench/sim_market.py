@@ -99,16 +99,25 @@ def book_updates_per_s(updates: int = UPDATES, depth: int = BOOK_DEPTH) -> float
     return len(messages) / elapsed
 
 
+def report(matching: float, book: float, orders: int, updates: int) -> None:
+    print(f"sim matching engine: {matching:,.0f} orders/s ({orders} orders, {LEVELS}-level book)")
+    print(
+        f"book pipeline: {book:,.0f} updates/s (WS text -> decode -> CRC32 -> BookUpdated, "
+        f"depth {BOOK_DEPTH}, {updates} updates)"
+    )
+
+
+def figures() -> dict[str, float]:
+    """This bench's figures (printed as it always did) for ``bench.run_all``."""
+    matching, book = matching_orders_per_s(), book_updates_per_s()
+    report(matching, book, ORDERS, UPDATES)
+    return {"matching_orders_per_s": round(matching), "book_updates_per_s": round(book)}
+
+
 def main() -> int:
     orders = int(sys.argv[1]) if len(sys.argv) > 1 else ORDERS
     updates = int(sys.argv[2]) if len(sys.argv) > 2 else UPDATES
-    rate = matching_orders_per_s(orders)
-    print(f"sim matching engine: {rate:,.0f} orders/s ({orders} orders, {LEVELS}-level book)")
-    rate = book_updates_per_s(updates)
-    print(
-        f"book pipeline: {rate:,.0f} updates/s (WS text -> decode -> CRC32 -> BookUpdated, "
-        f"depth {BOOK_DEPTH}, {updates} updates)"
-    )
+    report(matching_orders_per_s(orders), book_updates_per_s(updates), orders, updates)
     return 0
 
 

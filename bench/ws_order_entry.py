@@ -136,7 +136,7 @@ def _report(title: str, times: Timings, baseline: float, lower_bound: float) -> 
               f"{elapsed / lower_bound:6.2f}x the round-trip lower bound")  # fmt: skip
 
 
-async def main_async(nats_url: str) -> None:
+async def main_async(nats_url: str) -> dict[str, float]:
     rest_rtt, ws_rtt, over_rest, rest_added = await measure(nats_url, OrderEntry.REST)
     _, _, over_ws, ws_added = await measure(nats_url, OrderEntry.WS)
     baseline = over_rest[BatchStrategy.SEQUENTIAL]
@@ -147,18 +147,33 @@ async def main_async(nats_url: str) -> None:
           f"{ws_rtt * 1e3:.1f} ms (lower bound {lower_bound * 1e3:.1f} ms)")  # fmt: skip
     _report("over REST", over_rest, baseline, lower_bound)
     _report("over WS", over_ws, baseline, lower_bound)
+    found: dict[str, float] = {"round_trip_lower_bound_ms": lower_bound * 1e3}
+    for label, times in (("rest", over_rest), ("ws", over_ws)):
+        for strategy, elapsed in times.items():
+            found[f"{strategy.value.lower()}_over_{label}_x_sequential_rest"] = baseline / elapsed
+        found[f"smart_routing_over_{label}_x_lower_bound"] = (
+            times[BatchStrategy.SMART_ROUTING] / lower_bound
+        )
     for name, added in (("REST", rest_added), ("WS", ws_added)):
         quantiles = statistics.quantiles(added, n=100)
         print(f"  OrderBatchRequested -> order at the exchange over {name} "
               f"({FIRST_ORDER_SAMPLES} batches): p50 {quantiles[49]:.2f} ms, "
               f"p99 {quantiles[98]:.2f} ms")  # fmt: skip
+        found[f"request_to_wire_{name.lower()}_p50_ms"] = quantiles[49]
+        found[f"request_to_wire_{name.lower()}_p99_ms"] = quantiles[98]
+    return found
 
 
-def main() -> int:
+def figures() -> dict[str, float]:
+    """This bench's figures (printed as it always did) for ``bench.run_all``."""
     from tests.support.nats_server import running_nats_server
 
     with running_nats_server() as server:
-        asyncio.run(main_async(server.url))
+        return asyncio.run(main_async(server.url))
+
+
+def main() -> int:
+    figures()
     return 0
 
 

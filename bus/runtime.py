@@ -183,18 +183,13 @@ class ActorRunner:
         self._loops.append(asyncio.create_task(self._pull_loop(pull, route, limit)))
 
     async def _pull_loop(self, pull: Any, route: Route, limit: asyncio.Semaphore) -> None:
-        subscription = route.subscription
         while not self._stopping.is_set():
             await limit.acquire()  # wait for a free slot without keeping it
             limit.release()
-            # Long-poll for ONE message: nats-py holds a multi-message fetch open until the batch
-            # fills or the timeout passes, which would delay a lone message by the whole timeout.
-            if not await self._fetch_and_spawn(pull, route, limit, batch=1, timeout=0.5):
-                continue
-            # Then take what is already waiting, up to the free slots, without lingering long.
-            while (free := subscription.concurrency - self._busy[subscription.subject]) > 0:
-                if not await self._fetch_and_spawn(pull, route, limit, batch=free, timeout=0.01):
-                    break
+            # Long-poll for ONE message per free slot: nats-py holds a multi-message fetch open
+            # until the batch fills or its timeout passes, so a message arriving during one
+            # would wait for the rest of it (up to its whole timeout) before being handled.
+            await self._fetch_and_spawn(pull, route, limit, batch=1, timeout=0.5)
 
     async def _fetch_and_spawn(
         self,

@@ -291,6 +291,9 @@ class BreakerConfig(_Config, frozen=True, kw_only=True):
     failure_rate_threshold: Ratio = 0.5
     minimum_calls: PositiveInt = 5
     consecutive_failures_to_trip: PositiveInt = 5
+    outage_failures_to_trip: PositiveInt = 2
+    """Consecutive front-door failures (HTML 5xx, no connection) that open the breaker, and
+    the other REST scopes' with it: the exchange is unreachable."""
     open_base_s: PositiveFloat = 5.0
     open_max_s: PositiveFloat = 300.0
     lockout_s: PositiveFloat = 900.0

@@ -98,7 +98,17 @@ class BatchLease:
         self.lost: BaseException | None = None
 
     async def confirm(self) -> None:
-        """Renew the lease by compare-and-set; raise :class:`OwnershipLost` if that fails."""
+        """Prove ownership right before a placement; raise :class:`OwnershipLost` if it cannot.
+
+        A lease written (compare-and-set) less than a third of its length ago is proof enough:
+        no other router takes a batch over before its recorded lease end, and an order sent now
+        lands by that end plus the in-flight time the taker waits out. Older, it is renewed
+        by compare-and-set first. Skipping the fresh case saves a bus round trip per order."""
+        if self.lost is not None:
+            raise OwnershipLost(f"batch {self.record.batch_id}: lease lost") from self.lost
+        written_ns = self.record.lease_until_ns - self._lease_ns
+        if 0 <= self._clock() - written_ns < self._lease_ns // 3:
+            return
         await self._write(done=False)
 
     async def finish(self) -> None:
@@ -162,6 +172,12 @@ class BatchClaims:
         """Decide what this router does with a delivered request; waits while another live
         owner holds the batch (it may finish it: then ``DONE``)."""
         key = claim_key(batch_id)
+        # The common case, a batch id never seen: one create instead of a read and a create.
+        # It fails when any record exists; then the loop below decides.
+        fresh = self._new_record(batch_id, stream_seq, self._clock())
+        written = await self._write_new(key, fresh, None)
+        if written is not None:
+            return Claim(ClaimKind.NEW, fresh, self._lease(fresh, written))
         while True:
             current, revision = await self._read(key)
             now = self._clock()

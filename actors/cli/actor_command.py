@@ -9,6 +9,7 @@ import signal
 import sys
 from typing import Any
 
+from actors.cli.heap import freeze_startup_heap
 from bus.errors import ReaderUnrecoverableError
 from bus.logs import LOG_LEVEL_ENV, LOG_LEVELS, log_level, setup_logging
 from bus.runtime import run_actor
@@ -54,6 +55,7 @@ def _run(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
+    freeze_startup_heap()
     try:
         stopped_by = asyncio.run(run_actor(actor, config))
     except ConfigError as e:  # found while starting, e.g. an API key another process holds

@@ -1,4 +1,4 @@
-"""Bus-facing commands: record, replay, health, stats, halt, resume (others: one module each)."""
+"""Bus-facing commands: record, health, stats, halt, resume (others: one module each)."""
 
 from __future__ import annotations
 
@@ -22,10 +22,8 @@ from actors.cli.common import (
     run_command,
     until_signalled,
 )
-from actors.cli.replay_guard import ReplayRefused, retarget
-from bus import Recorder, Subjects, encode, read_event_log, replay
+from bus import Recorder, Subjects, encode
 from bus.codec import MESSAGES
-from bus.eventlog import EventLogError
 from bus.jetstream import CONTROL_BUCKET, MSG_ID_HEADER, ensure_key_value, ensure_topology
 from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
@@ -48,16 +46,6 @@ def register(subparsers: Any) -> None:
     record.add_argument("file")
     record.add_argument("pattern", nargs="*")
     record.set_defaults(handler=_record)
-    replay_parser = subparsers.add_parser("replay", help="publish an event log back to the bus")
-    replay_parser.add_argument("file")
-    replay_parser.add_argument("--paced", action="store_true", help="keep the recorded gaps")
-    replay_parser.add_argument(
-        "--subject-root", help="publish under this subject root instead of the recorded one"
-    )
-    replay_parser.add_argument(
-        "--dry-run", action="store_true", help="print what would be published; publish nothing"
-    )
-    replay_parser.set_defaults(handler=_replay)
     for name, helptext in (("health", "actors' health"), ("stats", "actors' statistics")):
         parser = subparsers.add_parser(name, help=f"ask every actor for its {helptext}")
         parser.set_defaults(handler=_service_query, endpoint=name)
@@ -77,7 +65,7 @@ def register(subparsers: Any) -> None:
             default=5.0,
             help="seconds to wait for every router instance to confirm (default 5)",
         )
-    for parser in (record, replay_parser, halt, resume):
+    for parser in (record, halt, resume):
         parser.add_argument("--config", help="YAML config file")
     for name in ("health", "stats"):
         subparsers.choices[name].add_argument("--config", help="YAML config file")
@@ -94,7 +82,7 @@ def _print_json(value: Any) -> None:
     print(orjson.dumps(value, default=str, option=orjson.OPT_INDENT_2).decode())
 
 
-# -- tail / record / replay ---------------------------------------------------------------------
+# -- record ---------------------------------------------------------------------------------------
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -109,42 +97,6 @@ async def _record_async(config: GalFridayConfig, args: argparse.Namespace) -> in
         count = recorder.writer.count if recorder.writer else 0
     await client.close()
     print(f"recorded {count} messages to {args.file}", file=sys.stderr)
-    return 0
-
-
-def _replay(args: argparse.Namespace) -> int:
-    config = _config(args)
-    if config is None:
-        return 2
-    try:
-        records = retarget(
-            read_event_log(args.file),
-            live_root=config.nats.subject_root,
-            target_root=args.subject_root,
-            dry_run=args.dry_run,
-        )
-    except (ReplayRefused, EventLogError, OSError) as e:
-        print(f"galfriday replay: {e}", file=sys.stderr)
-        return 2
-    if args.dry_run:
-        for record in records:
-            print(orjson.dumps({"subject": record.subject, "bytes": len(record.payload)}).decode())
-        print(f"dry run: {len(records)} messages, nothing published", file=sys.stderr)
-        return 0
-    args.records = records
-    return _run(args, _replay_async)
-
-
-async def _replay_async(config: GalFridayConfig, args: argparse.Namespace) -> int:
-    client = await _connect(config)
-
-    async def deliver(record: Any) -> None:
-        await client.publish(record.subject, record.payload, headers=record.headers or None)
-
-    count = await replay(args.records, deliver, paced=args.paced)
-    await client.flush()
-    await client.close()
-    print(f"replayed {count} messages", file=sys.stderr)
     return 0
 
 

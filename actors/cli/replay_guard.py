@@ -7,11 +7,19 @@ the user asks for another root (the subjects are rewritten) or a dry run (nothin
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from bus.eventlog import LogRecord
 
-__all__ = ["COMMAND_TAILS", "ReplayRefused", "is_command_subject", "retarget", "split_root"]
+__all__ = [
+    "COMMAND_TAILS",
+    "ReplayRefused",
+    "is_command_subject",
+    "plan_subjects",
+    "retarget",
+    "split_root",
+]
 
 COMMAND_TAILS = ("orders.batch.requested", "control.", "kraken.call.")
 """Subjects (after the root) whose replay makes something happen, not just reports it."""
@@ -44,18 +52,37 @@ def retarget(
 
     Raises :class:`ReplayRefused` when command subjects would land on ``live_root``.
     """
-    moved: list[LogRecord] = []
+    kept = records if isinstance(records, list) else list(records)
+    targets = plan_subjects(kept, live_root=live_root, target_root=target_root, dry_run=dry_run)
+    return [
+        record
+        if targets[record.subject] == record.subject
+        else LogRecord(targets[record.subject], record.headers, record.received_ns, record.payload)
+        for record in kept
+    ]
+
+
+def plan_subjects(
+    records: Iterable[LogRecord], *, live_root: str, target_root: str | None, dry_run: bool
+) -> dict[str, str]:
+    """Where each recorded subject is published (moved under ``target_root`` when given).
+
+    Raises :class:`ReplayRefused` when command subjects would land on ``live_root``. A log
+    holds few distinct subjects: each is looked at once (a replay's hot loop is per record).
+    """
+    counts = Counter(record.subject for record in records)
+    targets: dict[str, str] = {}
     commands = 0
-    for record in records:
-        tail = split_root(record.subject)[1]
-        subject = f"{target_root}.{tail}" if target_root is not None and tail else record.subject
-        if is_command_subject(subject) and split_root(subject)[0] == live_root:
-            commands += 1
-        moved.append(LogRecord(subject, record.headers, record.received_ns, record.payload))
+    for subject, count in counts.items():
+        tail = split_root(subject)[1]
+        moved = f"{target_root}.{tail}" if target_root is not None and tail else subject
+        targets[subject] = moved
+        if is_command_subject(moved) and split_root(moved)[0] == live_root:
+            commands += count
     if commands and not dry_run:
         raise ReplayRefused(
             f"the log holds {commands} command message(s) (orders.batch.requested, control.*, "
             f"kraken.call.*) that would re-execute on the live subject root {live_root!r}; "
             "replay into another root with --subject-root ROOT, or use --dry-run"
         )
-    return moved
+    return targets

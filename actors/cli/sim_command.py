@@ -10,6 +10,7 @@ import signal
 import sys
 from typing import Any
 
+from actors.cli.heap import freeze_startup_heap
 from kraken.sim import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -59,6 +60,7 @@ async def _serve(options: SimOptions) -> None:
     for signum in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(signum, stop.set)
     async with running_sim(options) as sim:
+        freeze_startup_heap()
         print(f"kraken-sim: REST {sim.rest_url}  WS {sim.ws_url}  control {sim.control_url}")
         print(f"kraken-sim: api key {sim.api_key}")
         sys.stdout.flush()

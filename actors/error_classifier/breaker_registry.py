@@ -18,6 +18,8 @@ from collections.abc import Iterable
 
 from actors.error_classifier.categories import (
     BREAKER_COUNTED,
+    OUTAGE_SHAPED,
+    REST_SCOPES,
     SCOPE_PRIVATE,
     SCOPE_TRADING,
     SCOPES,
@@ -90,6 +92,7 @@ class BreakerRegistry:
         started_ns: int | None = None,
     ) -> Changes:
         changes: Changes = []
+        own_state = self.state(call_scope)
         for index, scope in enumerate(breaker_scopes(category, call_scope)):
             breaker = self.get(scope, now_ns)
             if breaker is None:
@@ -109,6 +112,18 @@ class BreakerRegistry:
                         started_ns=started_ns if own else _NEVER_A_PROBE,
                     )
                 )
+        if (
+            category in OUTAGE_SHAPED
+            and call_scope in REST_SCOPES
+            and own_state is BreakerState.CLOSED
+            and self.state(call_scope) is BreakerState.OPEN
+        ):
+            # The front door is down for every REST scope: spare the others their own trip.
+            reason = f"{call_scope} unreachable: {category}"
+            for scope in REST_SCOPES:
+                sibling = self._breakers.get(scope)
+                if scope != call_scope and sibling is not None:
+                    changes.extend(sibling.open_with(now_ns, reason))
         return changes
 
     def on_exchange_status(self, status: ExchangeStatus, now_ns: int) -> Changes:

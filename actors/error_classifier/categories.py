@@ -7,6 +7,8 @@ import enum
 __all__ = [
     "BREAKER_COUNTED",
     "FAST_TRIP",
+    "OUTAGE_SHAPED",
+    "REST_SCOPES",
     "SCOPES",
     "SCOPE_PRIVATE",
     "SCOPE_PUBLIC",
@@ -140,6 +142,15 @@ FAST_TRIP = frozenset(
 )
 """Hard failures: ``consecutive_failures_to_trip`` of them in a row open the breaker at once.
 Auth is here because repeating ``EAPI:Invalid key`` earns a 15-minute lockout."""
+
+OUTAGE_SHAPED = frozenset({ErrorCategory.GATEWAY, ErrorCategory.NETWORK})
+"""Failures at the front door (an HTML 5xx from the CDN, a refused or dead connection): the
+exchange is unreachable, not one call unlucky. ``outage_failures_to_trip`` of them in a row
+open the breaker, and every REST scope with it (they share the door). ``EService:*`` answers
+come from Kraken itself and occur alone under load: they need the longer streak."""
+
+REST_SCOPES = (SCOPE_PUBLIC, SCOPE_PRIVATE, SCOPE_TRADING)
+"""The scopes behind the same REST front door (the WebSocket is another host)."""
 
 _ACCOUNT_WIDE = frozenset({ErrorCategory.AUTH, ErrorCategory.LOCKOUT})
 

@@ -1,8 +1,9 @@
 """One circuit breaker: CLOSED → OPEN → HALF_OPEN (one probe) → CLOSED or OPEN again.
 
 - CLOSED trips when, over the sliding window, at least ``minimum_calls`` calls were seen and
-  the failure rate reached ``failure_rate_threshold``, or on ``consecutive_failures_to_trip``
-  hard failures in a row.
+  the failure rate reached ``failure_rate_threshold``, on ``consecutive_failures_to_trip``
+  hard failures in a row, or on ``outage_failures_to_trip`` front-door failures in a row (an
+  HTML 5xx, no connection: the exchange is unreachable).
 - OPEN lasts ``open_base_s`` doubled per consecutive re-open, capped at ``open_max_s``; then
   ``tick`` (or the next event) moves it to HALF_OPEN.
 - HALF_OPEN opens again (counted as a re-open) when no probe answer came within
@@ -21,7 +22,12 @@ from __future__ import annotations
 
 import msgspec
 
-from actors.error_classifier.categories import BREAKER_COUNTED, FAST_TRIP, ErrorCategory
+from actors.error_classifier.categories import (
+    BREAKER_COUNTED,
+    FAST_TRIP,
+    OUTAGE_SHAPED,
+    ErrorCategory,
+)
 from actors.error_classifier.windows import SlidingCounter
 from schemas.config import BreakerConfig
 from schemas.events import BreakerState, CircuitBreakerStateChanged
@@ -64,6 +70,8 @@ class CircuitBreaker:
         self.retry_at_ns: int | None = None
         self.open_count = 0
         self.consecutive_failures = 0
+        self.consecutive_outage_failures = 0
+        """Front-door failures in a row (``OUTAGE_SHAPED``); not persisted."""
         self.lockout_until_ns: int | None = None
         self.status_hold: str | None = None
         self._probe_admitted_ns: int | None = None
@@ -89,6 +97,7 @@ class CircuitBreaker:
         if self.state is BreakerState.CLOSED:
             if self._calls.add(when, now_ns=now_ns):
                 self.consecutive_failures = 0
+                self.consecutive_outage_failures = 0
         elif self._is_probe_answer(probe, when if started_ns is None else started_ns):
             changes.append(self._close(now_ns, "probe succeeded"))
         return changes
@@ -119,10 +128,20 @@ class CircuitBreaker:
             return changes
         if not counted:
             self.consecutive_failures = 0
+            self.consecutive_outage_failures = 0
             return changes
         self._failures.add(when, now_ns=now_ns)
         if category in FAST_TRIP:
             self.consecutive_failures += 1
+        if category in OUTAGE_SHAPED:
+            self.consecutive_outage_failures += 1
+            if self.consecutive_outage_failures >= self._config.outage_failures_to_trip:
+                count = self.consecutive_outage_failures
+                reason = f"{count} consecutive outage-shaped failures: {category}"
+                changes.append(self._open(now_ns, reason))
+                return changes
+        else:
+            self.consecutive_outage_failures = 0
         if self.consecutive_failures >= self._config.consecutive_failures_to_trip:
             reason = f"{self.consecutive_failures} consecutive failures: {category}"
             changes.append(self._open(now_ns, reason))
@@ -134,6 +153,13 @@ class CircuitBreaker:
             and failures / calls >= self._config.failure_rate_threshold
         ):
             reason = f"failure rate {failures}/{calls} in {self._config.window_s:g}s: {category}"
+            changes.append(self._open(now_ns, reason))
+        return changes
+
+    def open_with(self, now_ns: int, reason: str) -> list[CircuitBreakerStateChanged]:
+        """Open a CLOSED breaker for what another scope learnt (its front door is down too)."""
+        changes = self.tick(now_ns)
+        if self.state is BreakerState.CLOSED:
             changes.append(self._open(now_ns, reason))
         return changes
 
@@ -236,6 +262,7 @@ class CircuitBreaker:
         self.lockout_until_ns = snapshot.lockout_until_ns
         self.status_hold = snapshot.status_hold
         self.consecutive_failures = snapshot.consecutive_failures
+        self.consecutive_outage_failures = 0
         self._probe_admitted_ns = None
         self._half_open_from_ns = snapshot.since_ns
         self._calls.clear()
@@ -276,6 +303,7 @@ class CircuitBreaker:
         self.reason = reason
         self.retry_at_ns = retry_at_ns
         self.consecutive_failures = 0
+        self.consecutive_outage_failures = 0
         self._calls.clear()
         self._failures.clear()
         return CircuitBreakerStateChanged(

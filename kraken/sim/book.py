@@ -70,6 +70,9 @@ class SyntheticBook:
         self.profile = profile
         self._random = random.Random(f"{seed}:book:{spec.pair_id}")
         self._lot = Decimal(1).scaleb(-spec.lot_decimals)
+        lots, remainder = divmod(spec.ordermin, self._lot)
+        self._ordermin_lots = int(lots) if remainder == 0 and lots >= 1 else None
+        """``ordermin`` in whole lots, when it is one: sizes are then built from integers."""
         self.bids: list[Level] = []
         self.asks: list[Level] = []
         self.version = 0
@@ -79,17 +82,28 @@ class SyntheticBook:
             return _UNLIMITED
         span = self.profile.size_max - self.profile.size_min + 1
         multiple = self.profile.size_min + int(self._random.random() * span)
+        if self._ordermin_lots is not None:  # the same Decimal, without Decimal arithmetic
+            return Decimal(self._ordermin_lots * multiple).scaleb(-self.spec.lot_decimals)
         return max((self.spec.ordermin * multiple).quantize(self._lot), self._lot)
 
     def rebuild(self, bid: Decimal, ask: Decimal) -> None:
         """Fresh levels from the touch outwards; bids stop before reaching zero."""
         step = self.spec.tick_size * self.profile.spacing_ticks
-        self.asks = [Level(ask + step * i, self._size()) for i in range(self.profile.levels)]
-        self.bids = [
-            Level(bid - step * i, self._size())
-            for i in range(self.profile.levels)
-            if bid - step * i > 0
-        ]
+        size = self._size
+        zero = step * 0  # adding it gives the touch the step's decimal places, as before
+        asks = []
+        price = ask + zero
+        for _ in range(self.profile.levels):
+            asks.append(Level(price, size()))
+            price += step
+        bids = []
+        price = bid + zero
+        for _ in range(self.profile.levels):
+            if price <= 0:
+                break
+            bids.append(Level(price, size()))
+            price -= step
+        self.asks, self.bids = asks, bids
         self.version += 1
 
     def best_bid(self) -> Level | None:

@@ -257,8 +257,12 @@ class SimExchange:
         """Advance every pair's seeded random walk by ``steps``."""
         for _ in range(steps):
             for spec in PAIRS:
-                quote = self.prices[spec.pair_id].step(self.clock())
-                self._after_quote(spec, quote)
+                self.step_pair(spec)
+
+    def step_pair(self, spec: PairSpec) -> None:
+        """Advance one pair's random walk by a step (the background loop yields between pairs)."""
+        quote = self.prices[spec.pair_id].step(self.clock())
+        self._after_quote(spec, quote)
 
     def _rebuild_book(self, spec: PairSpec) -> Quote:
         """The synthetic book follows the path; the ticker's touch sizes are the book's."""

@@ -19,6 +19,7 @@ from kraken.sim.credentials import DEFAULT_API_KEY, DEFAULT_API_SECRET
 from kraken.sim.exchange import SimExchange
 from kraken.sim.fault_middleware import SHUTDOWN_KEY, fault_middleware
 from kraken.sim.faults import FaultInjector
+from kraken.sim.pairs import PAIRS
 from kraken.sim.rest import EXCHANGE_KEY, add_rest_routes
 from kraken.sim.rest_market import add_market_routes
 from kraken.sim.scenario import Scenario, load_scenario
@@ -88,9 +89,14 @@ def build_exchange(options: SimOptions) -> SimExchange:
 
 
 async def _tick_forever(exchange: SimExchange, interval_s: float) -> None:
+    """``exchange.tick()`` in slices: a request arriving meanwhile waits for one pair's step
+    (a book rebuild, well under a millisecond), not for every pair's."""
     while True:
         await asyncio.sleep(interval_s)
-        exchange.tick()
+        for spec in PAIRS:
+            exchange.step_pair(spec)
+            await asyncio.sleep(0)
+        exchange.process_time()
 
 
 def build_app(exchange: SimExchange, options: SimOptions) -> web.Application:

@@ -4,10 +4,21 @@ figure is asserted beyond "it measured something": timing belongs to the benchma
 from __future__ import annotations
 
 import asyncio
+import importlib
+from pathlib import Path
 
+import orjson
 import pytest
 
-from bench import actor_memory, bus_throughput, sim_market
+from bench import (
+    actor_memory,
+    breakers,
+    bus_throughput,
+    order_latency,
+    replay,
+    run_all,
+    sim_market,
+)
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -30,3 +41,38 @@ def test_actor_memory_reports_every_actor() -> None:
 def test_sim_market_measures_matching_and_the_book_pipeline() -> None:
     assert sim_market.matching_orders_per_s(orders=40, levels=50) > 0
     assert sim_market.book_updates_per_s(updates=40, depth=10) > 0
+
+
+def test_order_latency_measures_batches_through_separate_processes() -> None:
+    figures = asyncio.run(order_latency.measure(batches=3, warmup=1))
+    assert figures["batches"] == 3
+    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+
+
+def test_replay_measures_the_command_with_its_start_up() -> None:
+    figures = replay.measure(events=500, runs=1)
+    assert figures["events"] == 500
+    assert figures["events_per_s"] > 0
+    assert figures["run_s"] > 0
+
+
+def test_breakers_measure_delays_and_calls_during_an_outage() -> None:
+    figures = breakers.measure(outages=1, outage_seconds=(1.0,))
+    assert figures["outage_1s_calls_without_breakers"] > 0
+    assert figures["outage_1s_calls_with_breakers"] >= 0
+    assert figures["detection_p50_ms_1_classifiers"] > 0
+
+
+def test_every_bench_exposes_its_figures_for_the_collected_table() -> None:
+    for name in run_all.BENCHES:
+        module = importlib.import_module(f"bench.{name}")
+        assert callable(module.figures), name
+
+
+def test_run_all_prints_one_table_and_writes_the_json(tmp_path: Path) -> None:
+    output = tmp_path / "results.json"
+    assert run_all.main(["retries", "--output", str(output)]) == 0
+    document = orjson.loads(output.read_bytes())
+    figures = document["benches"]["retries"]
+    assert figures["transient_failed_orders_retries_off"] > 0
+    assert "transient_fewer_failed_pct" in run_all.table(document["benches"])

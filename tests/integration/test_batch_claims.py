@@ -99,3 +99,66 @@ async def test_live_owner_finishing_makes_the_other_router_ack_without_work(
     await owner_a.lease.finish()
     other = await claims_of(store, "b", clock).claim("b2", stream_seq=4)
     assert other.kind is ClaimKind.DONE
+
+
+class _CountingStore:
+    """The real bucket, counting the round trips a claim costs."""
+
+    def __init__(self, store: KeyValue) -> None:
+        self._store = store
+        self.calls: list[str] = []
+
+    async def get(self, key: str) -> object:
+        self.calls.append("get")
+        return await self._store.get(key)
+
+    async def put(self, key: str, value: bytes) -> int:
+        self.calls.append("put")
+        return await self._store.put(key, value)
+
+    async def create(self, key: str, value: bytes) -> int:
+        self.calls.append("create")
+        return await self._store.create(key, value)
+
+    async def update(self, key: str, value: bytes, last: int | None = None) -> int:
+        self.calls.append("update")
+        return await self._store.update(key, value, last=last)
+
+    async def keys(self) -> list[str]:
+        return await self._store.keys()
+
+
+async def test_a_new_batch_reaches_its_first_placement_after_one_bus_round_trip(
+    store: KeyValue,
+) -> None:
+    """Issue 14: every KV round trip before the first order is added latency. A new batch id
+    is claimed with one create, and a lease written moments ago proves ownership without
+    another write."""
+    clock = ManualClock()
+    counting = _CountingStore(store)
+    router = BatchClaims(
+        counting,
+        owner="a",
+        clock=clock,
+        sleep=clock.sleep,
+        lease_s=LEASE_S,
+        in_flight_s=IN_FLIGHT_S,
+        margin_s=MARGIN_S,
+        retention_s=86_400.0,
+    )
+    claim = await router.claim("fresh", stream_seq=9)
+    assert claim.kind is ClaimKind.NEW
+    assert claim.lease is not None
+    await claim.lease.confirm()  # right before the first placement
+    assert counting.calls == ["create"]
+    # A third of the lease later the proof is renewed by compare-and-set before placing.
+    clock.advance(LEASE_S / 3)
+    await claim.lease.confirm()
+    assert counting.calls == ["create", "update"]
+
+
+async def test_a_claim_of_a_known_batch_id_still_reads_the_record(store: KeyValue) -> None:
+    clock = ManualClock()
+    await claims_of(store, "a", clock).claim("known", stream_seq=1)
+    again = await claims_of(store, "b", clock).claim("known", stream_seq=2)
+    assert again.kind is ClaimKind.DUPLICATE

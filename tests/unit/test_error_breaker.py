@@ -396,3 +396,56 @@ def test_breaker_when_half_open_then_a_call_sent_after_it_decides_without_probe_
     clock.advance(1)
     changes = classifier.on_call_succeeded(ok(scope=PUBLIC))
     assert [c.state for c in changes] == [CLOSED]
+
+
+# -- short outages (issue 14 item 6) --------------------------------------------------------
+
+
+def test_breaker_when_the_front_door_fails_twice_in_a_row_then_opens_at_once() -> None:
+    """An HTML 5xx or a refused connection means the exchange is unreachable: waiting for
+    five of them only lets more calls into the outage."""
+    clock = ManualClock(start_ns=1_000 * NS)
+    classifier = engine(clock)
+    for _ in range(20):
+        classifier.on_call_succeeded(ok(scope=TRADING))
+    assert classifier.on_call_failed(fail("x", scope=TRADING, transport="http_5xx")) == []
+    changes = classifier.on_call_failed(fail("x", scope=TRADING, transport="connection"))
+    assert (changes[0].scope, changes[0].state) == (TRADING, OPEN)
+    assert "2 consecutive outage-shaped failures" in changes[0].reason
+
+
+def test_breaker_when_single_front_door_errors_come_between_successes_then_stays_closed() -> None:
+    clock = ManualClock(start_ns=1_000 * NS)
+    classifier = engine(clock)
+    for _ in range(50):
+        assert classifier.on_call_failed(fail("x", scope=TRADING, transport="http_5xx")) == []
+        for _ in range(4):
+            assert classifier.on_call_succeeded(ok(scope=TRADING)) == []
+    assert classifier.breaker_state(TRADING) is CLOSED
+
+
+def test_breaker_when_the_front_door_is_down_then_every_rest_scope_opens_together() -> None:
+    """Public, private and trading calls go through the same front door: what one scope
+    learns spares the others their own failed calls. The WebSocket is another door."""
+    clock = ManualClock(start_ns=1_000 * NS)
+    classifier = engine(clock)
+    changes = []
+    for _ in range(2):
+        changes += classifier.on_call_failed(fail("x", scope=PUBLIC, transport="http_5xx"))
+    assert {(c.scope, c.state) for c in changes} == {
+        (PUBLIC, OPEN),
+        (PRIVATE, OPEN),
+        (TRADING, OPEN),
+    }
+    assert classifier.breaker_state("kraken.ws") is CLOSED
+    assert all("kraken.public" in c.reason for c in changes if c.scope != PUBLIC)
+
+
+def test_breaker_when_kraken_answers_unavailable_then_only_that_scope_opens() -> None:
+    """``EService:Unavailable`` comes from Kraken itself, often for one engine: five in a
+    row trip the call's own scope (independent faults must not trip it), the others stay."""
+    clock = ManualClock(start_ns=1_000 * NS)
+    classifier = engine(clock)
+    trip(classifier, scope=TRADING)
+    assert classifier.breaker_state(PUBLIC) is CLOSED
+    assert classifier.breaker_state(PRIVATE) is CLOSED
