@@ -9,6 +9,7 @@ import msgspec
 from nats.aio.client import Client
 from nats.js import JetStreamContext
 from nats.js.api import PubAck
+from nats.js.errors import NotFoundError
 from nats.js.kv import KeyValue
 from opentelemetry import trace
 
@@ -137,6 +138,15 @@ class ActorContext:
                 subject, headers.get(ERROR_CODE_HEADER, "500"), headers[ERROR_HEADER]
             )
         return MESSAGES.decode(reply.data)
+
+    async def last_stored(self, stream_kind: str, subject: str) -> bytes | None:
+        try:
+            stored = await self.jetstream.get_last_msg(
+                self.subjects.stream_name(stream_kind), subject
+            )
+        except NotFoundError:
+            return None
+        return stored.data
 
     async def key_value(self, kind: str) -> KeyValue:
         bucket = self.subjects.bucket_name(kind)

@@ -52,3 +52,7 @@ class BusContext(Protocol):
     ) -> AnyMessage: ...
 
     async def key_value(self, kind: str) -> KeyValueStore: ...
+
+    async def last_stored(self, stream_kind: str, subject: str) -> bytes | None:
+        """The payload of the latest message on ``subject`` in the stream of that kind
+        (``None`` if there is none); what the bus last saw, whatever KV says."""

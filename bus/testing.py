@@ -176,5 +176,11 @@ class _MemoryContext:
     async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
         return await self._bus.request(subject, message, timeout)
 
+    async def last_stored(self, stream_kind: str, subject: str) -> bytes | None:
+        for published in reversed(self._bus.published):
+            if published.subject == subject:
+                return encode(published.message)
+        return None
+
     async def key_value(self, kind: str) -> MemoryKeyValue:
         return self._bus.bucket(kind)

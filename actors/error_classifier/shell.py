@@ -41,7 +41,7 @@ from actors.error_classifier.metrics import record_breaker_transition, record_ca
 from actors.error_classifier.persistence import BreakerStore
 from actors.error_classifier.seen_calls import SeenCalls
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
-from bus.codec import MESSAGES
+from bus.codec import EVENTS, MESSAGES
 from bus.jetstream import (
     BREAKER_SNAPSHOTS_BUCKET,
     BREAKERS_BUCKET,
@@ -291,12 +291,11 @@ class ErrorClassifierActor(Actor):
         adopt = [
             snapshot
             for scope, snapshot in stored.items()
-            if scope not in own
-            or snapshot.state is not BreakerState.CLOSED
-            or own[scope].state is not BreakerState.CLOSED
+            if scope not in own or _stored_wins(snapshot, own[scope])
         ]
         # Both CLOSED: this instance saw the same calls; keeping its windows keeps a
-        # half-counted outage counted.
+        # half-counted outage counted. Own state newer than the stored one (the previous
+        # active died between publishing a transition and storing it): keep own.
         core.restore(adopt)
         _LOGGER.info(
             "lease.took_over instance=%s adopted=%s",
@@ -304,11 +303,28 @@ class ErrorClassifierActor(Actor):
             " ".join(f"{s.scope}={s.state}" for s in adopt) or "-",
         )
         for snapshot in core.snapshot():
-            change = await store.load_change(snapshot.scope)
-            previous = BreakerState.CLOSED if change is None else change.state
+            previous = await self._last_published_state(snapshot.scope)
             if previous is not snapshot.state:
                 self._outbox.append(_republished(snapshot, previous, self.context.clock()))
         await self.tick_once(self.context.clock())
+
+    async def _last_published_state(self, scope: str) -> BreakerState:
+        """What the bus last saw for ``scope`` (the breakers stream), else what KV stored: the
+        previous active may have died between publishing a transition and storing it."""
+        context = self.context
+        try:
+            payload = await context.last_stored("breakers", context.subjects.breaker(scope))
+        except Exception:
+            payload = None
+        if payload is not None:
+            with contextlib.suppress(Exception):
+                event = EVENTS.decode(payload)
+                if isinstance(event, CircuitBreakerStateChanged):
+                    return event.state
+        store = self._store
+        assert store is not None
+        change = await store.load_change(scope)
+        return BreakerState.CLOSED if change is None else change.state
 
     # -- introspection ---------------------------------------------------------------------
 
@@ -452,6 +468,12 @@ class ErrorClassifierActor(Actor):
             statistics,
             msg_id=f"error-statistics-{now_ns}",
         )
+
+
+def _stored_wins(stored: BreakerSnapshot, own: BreakerSnapshot) -> bool:
+    if stored.state is BreakerState.CLOSED and own.state is BreakerState.CLOSED:
+        return False
+    return stored.since_ns >= own.since_ns or own.state is BreakerState.CLOSED
 
 
 def _republished(
