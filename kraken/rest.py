@@ -274,9 +274,20 @@ class KrakenRestClient:
         return await self._call("OpenOrders", params, _typed(OpenOrdersResult), probe=probe)
 
     async def closed_orders(
-        self, cl_ord_id: str | None = None, *, probe: bool = False
+        self,
+        cl_ord_id: str | None = None,
+        *,
+        start_s: int | None = None,
+        offset: int = 0,
+        probe: bool = False,
     ) -> KrakenResult[ClosedOrdersResult]:
+        """Closed orders, newest first, 50 a page from ``offset``; ``start_s`` (unix seconds,
+        exclusive) leaves out orders opened and closed before it."""
         params = [("cl_ord_id", cl_ord_id)] if cl_ord_id else []
+        if start_s is not None:
+            params.append(("start", str(start_s)))
+        if offset:
+            params.append(("ofs", str(offset)))
         return await self._call("ClosedOrders", params, _typed(ClosedOrdersResult), probe=probe)
 
     async def query_orders(

@@ -434,9 +434,10 @@ class BatchExecution:
                     pause_s = min(max(pause_s * 2, 0.05), LOOKUP_BACKOFF_MAX_S)
             round_number += 1
             still_unresolved = []
+            looked_at = self._clock()
+            answers = await self._find_all(unresolved)
             for slot in unresolved:
-                looked_at = self._clock()
-                found = await self._find(slot)
+                found = answers[slot.cl_ord_id]
                 if found.found:
                     await self._book.placed(
                         slot, txid=found.txid or "", attempts=attempt, reconciled=True
@@ -472,12 +473,11 @@ class BatchExecution:
         until_absent_s = (self._absent_after_ns(unresolved) - self._clock()) / _NS
         return until_absent_s if until_absent_s > 0 else pause_s
 
-    async def resume_lookup(self, slot: OrderSlot) -> bool:
-        """Before re-placing an order of a resumed batch, look for it (the caller has waited
-        out the previous owner's in-flight time, so one not-found answer is definite; failed
-        look-ups are repeated). ``True`` when the order got its outcome (found, or unknowable)."""
-        [*absent] = await self.reconcile([slot], attempt=0)
-        return not absent
+    async def resume_lookup(self, slots: Sequence[OrderSlot]) -> None:
+        """Before re-placing the orders of a resumed batch, look them all up together (the
+        caller has waited out the previous owner's in-flight time, so one not-found answer is
+        definite; failed look-ups are repeated). Found orders are recorded placed."""
+        await self.reconcile(slots, attempt=0)
 
     def lookup_of(self, slot: OrderSlot) -> OrderLookup:
         return OrderLookup(
@@ -488,12 +488,16 @@ class BatchExecution:
             opened_after_ns=self._limits.run_started_ns - CLOCK_SKEW_NS,
         )
 
-    async def _find(self, slot: OrderSlot) -> LookupResult:
+    async def _find_all(self, slots: Sequence[OrderSlot]) -> dict[str, LookupResult]:
+        """One look-up for all ``slots`` (keyed by ``cl_ord_id``); a broken or incomplete
+        answer counts as a failed look-up for the orders it leaves out."""
         self.api_calls += 1
+        failed = LookupResult(found=False, lookup_failed=True)
         try:
-            return await self._gateway.find_order(self.lookup_of(slot))
+            answers = await self._gateway.find_orders([self.lookup_of(slot) for slot in slots])
         except Exception:  # a broken lookup is a failed lookup
-            return LookupResult(found=False, lookup_failed=True)
+            answers = {}
+        return {slot.cl_ord_id: answers.get(slot.cl_ord_id, failed) for slot in slots}
 
 
 def _unknown_reply(error: Exception) -> PlacementReply:
