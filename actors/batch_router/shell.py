@@ -375,6 +375,8 @@ class BatchRouterActor(Actor):
                     run_id=record.run_id,
                     run_started_ns=record.started_ns,
                     fence=lease,
+                    journal=lease,
+                    decided=record.outcomes,
                 ),
             )
         except BaseException as e:
