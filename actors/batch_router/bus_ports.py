@@ -221,9 +221,13 @@ class BusMarketView:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def on_price(self, event: PriceUpdated) -> None:
+    def on_price(self, event: PriceUpdated, age_ns: int = 0) -> None:
+        """``age_ns``: how old the quote already was when it arrived (a queried snapshot)."""
         mid = (event.bid + event.ask) / 2
-        self._prices[event.pair] = (mid, self._clock())
+        seen_ns = self._clock() - max(0, age_ns)
+        known = self._prices.get(event.pair)
+        if known is None or known[1] <= seen_ns:
+            self._prices[event.pair] = (mid, seen_ns)
 
     def on_stale(self, event: PriceStale) -> None:
         self._stale_since[event.pair] = self._clock()

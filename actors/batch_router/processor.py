@@ -146,7 +146,7 @@ class OptimizedBatchProcessor:
             clock=self._clock,
             sleep=self._sleep,
             limits=self._limits(
-                started_ns, deadline_ns, started_ns if run_started_ns is None else run_started_ns
+                deadline_ns, started_ns if run_started_ns is None else run_started_ns
             ),
             validate_only=validate_only,
             fence=fence,
@@ -195,10 +195,9 @@ class OptimizedBatchProcessor:
 
     # -- STAGES ----------------------------------------------------------------------------
 
-    def _limits(
-        self, started_ns: int, deadline_ns: int | None, run_started_ns: int
-    ) -> ExecutionLimits:
-        end_ns = started_ns + int(self._config.batch_timeout * _NS)
+    def _limits(self, deadline_ns: int | None, run_started_ns: int) -> ExecutionLimits:
+        # The timeout runs from when the batch was first taken on, never from a resume.
+        end_ns = run_started_ns + int(self._config.batch_timeout * _NS)
         if deadline_ns is not None:
             end_ns = min(end_ns, deadline_ns)
         return ExecutionLimits(

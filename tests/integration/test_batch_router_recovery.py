@@ -9,19 +9,32 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
+import nats
 import pytest
 import pytest_asyncio
+from nats.aio.msg import Msg
 
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.processor import OptimizedBatchProcessor
+from bus import MESSAGES, Subjects, encode
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
 from kraken.sim import RunningSim, SimOptions, running_sim
+from schemas import GalFridayConfig
 from schemas.config import ExecutionConfig, KrakenConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OrderOutcome
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
-from tests.integration.test_batch_router_actor import sim_credentials
+from schemas.queries import PriceQuery, PriceQueryReply
+from tests.integration.test_batch_router_actor import (
+    Observer,
+    batch_of,
+    price_event,
+    router_config,
+    sim_credentials,
+    start_router,
+    submit,
+)
 from tests.support.batch_router_doubles import (
     BreakerDouble,
     FakeClock,
@@ -117,3 +130,42 @@ async def test_resume_looks_a_whole_batch_up_with_a_few_calls(sim: RunningSim) -
     assert len(per_id) == 20
     assert set(per_id.values()) == {1}
     assert wired.lookups() <= 3, [call.endpoint for call in wired.calls]
+
+
+@pytest.mark.nats
+async def test_batch_right_after_a_restart_is_priced_by_a_warm_up_query(
+    bus_config: GalFridayConfig, sim: RunningSim
+) -> None:
+    """No price event has reached the freshly started router; market-data answers the price
+    query: the batch is risk-checked against that quote, not rejected ``risk_reference_missing``."""
+    client = await nats.connect(bus_config.nats.url)
+    subjects = Subjects(bus_config.nats.subject_root)
+    observer = Observer()
+    await client.subscribe(subjects.order_events_all(), cb=observer.on_message)
+    await client.subscribe(subjects.batch_completed(), cb=observer.on_message)
+    quote = price_event("BTC/USD", Decimal(100_000))
+
+    async def answer(msg: Msg) -> None:
+        query = MESSAGES.decode(msg.data)
+        assert isinstance(query, PriceQuery)
+        reply = PriceQueryReply(pair=query.pair, quote=quote, age_ns=0, stale=False)
+        await msg.respond(encode(reply))
+
+    await client.subscribe(subjects.price_query(), cb=answer)
+    config = router_config(bus_config, sim, risk_check_enabled=True)
+    _, runner = await start_router(config, client, prices=False)
+    try:
+        order = OrderRequest(
+            pair="BTC/USD",
+            side=OrderSide.BUY,
+            order_type=OrderType.LIMIT,
+            volume=Decimal("0.001"),
+            price=Decimal(99_000),
+        )
+        await submit(client, subjects, batch_of("warm", [order], BatchStrategy.SEQUENTIAL))
+        completed = await observer.completed("warm", timeout=30.0)
+    finally:
+        await runner.stop()
+        await client.drain()
+    [result] = completed.results
+    assert result.outcome is OrderOutcome.PLACED, result.reason

@@ -1,0 +1,124 @@
+"""Recovery of a resumed batch (issue 12): decided outcomes are final, the batch deadline is the
+one fixed when it was requested."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+
+from actors.batch_router import derive_cl_ord_id
+from actors.batch_router.outcomes import DecidedOutcome
+from schemas.config import ExecutionConfig
+from schemas.events import BatchCompleted, OrderFailed, OrderOutcome, OrderPlaced, OrderRejected
+from schemas.orders import BatchStrategy
+from tests.support.batch_router_doubles import Router, limit_order, make_router
+
+_S = 1_000_000_000
+
+
+class JournalDouble:
+    """Keeps what the book stores, in order, like the batch record in KV does."""
+
+    def __init__(self, router: Router) -> None:
+        self.stored: list[DecidedOutcome] = []
+        self._router = router
+
+    async def store(self, outcome: DecidedOutcome) -> None:
+        # Stored before the event is published: the sink must not have it yet.
+        assert outcome.event not in self._router.sink.events
+        self.stored.append(outcome)
+
+
+class _Crash(Exception):
+    pass
+
+
+async def test_resume_never_re_decides_an_outcome_already_published() -> None:
+    """Run 1 rejects order 0 (price far off the market) and dies before ``BatchCompleted``;
+    the market comes back and the batch is resumed: order 0 stays rejected, is never placed,
+    and gets no second terminal event."""
+    router = make_router()
+    journal = JournalDouble(router)
+    orders = [limit_order(price="50000"), limit_order(price="50000")]
+    router.market.prices["BTC/USD"] = router.market.prices["BTC/USD"] * 2  # collar rejects
+    emit = router.sink.emit
+
+    async def crash_on_completion(event: object) -> None:
+        if isinstance(event, BatchCompleted):
+            raise _Crash
+        await emit(event)  # type: ignore[arg-type]
+
+    router.sink.emit = crash_on_completion  # type: ignore[method-assign]
+    with pytest.raises(_Crash):
+        await router.processor.process_batch_orders(
+            orders, BatchStrategy.SEQUENTIAL, batch_id="final", journal=journal
+        )
+    router.sink.emit = emit  # type: ignore[method-assign]
+    assert [o.event.index for o in journal.stored] == [0, 1]
+    router.market.prices["BTC/USD"] = router.market.prices["BTC/USD"] / 2
+
+    completed = await router.processor.process_batch_orders(
+        orders,
+        BatchStrategy.SEQUENTIAL,
+        batch_id="final",
+        resume=True,
+        journal=journal,
+        decided=journal.stored,
+    )
+
+    assert router.exchange.placement_calls == []
+    assert [r.outcome for r in completed.results] == [OrderOutcome.REJECTED] * 2
+    terminal = [
+        (type(e).__name__, e.index)
+        for e in router.sink.events
+        if isinstance(e, OrderPlaced | OrderRejected | OrderFailed)
+    ]
+    # The restored outcome is published again as the very same event (same msg id on the
+    # bus, so deduplicated), never as a different terminal event.
+    assert {kind for kind, _ in terminal} == {"OrderRejected"}
+    assert Counter(index for _, index in terminal) == Counter({0: 2, 1: 2})
+    assert len(journal.stored) == 2  # nothing decided a second time
+
+
+async def test_resume_places_only_the_orders_without_a_stored_outcome() -> None:
+    router = make_router()
+    journal = JournalDouble(router)
+    orders = [limit_order() for _ in range(3)]
+    first = await router.processor.process_batch_orders(
+        orders[:1], BatchStrategy.SEQUENTIAL, batch_id="part", journal=journal
+    )
+    assert first.placed == 1
+
+    completed = await router.processor.process_batch_orders(
+        orders,
+        BatchStrategy.SEQUENTIAL,
+        batch_id="part",
+        resume=True,
+        journal=journal,
+        decided=journal.stored,
+    )
+
+    assert completed.placed == 3
+    assert router.exchange.bookings == [derive_cl_ord_id("part", i) for i in range(3)]
+    # Order 0 was neither looked up nor placed again: its stored outcome settled it.
+    assert derive_cl_ord_id("part", 0) not in {
+        lookup.cl_ord_id for lookup in router.exchange.lookups
+    }
+
+
+async def test_resumed_batch_keeps_the_deadline_fixed_when_it_was_requested() -> None:
+    """The batch timeout runs from the run's start, not from the resume."""
+    router = make_router(ExecutionConfig(batch_timeout=30.0))
+    run_started_ns = router.clock() - 40 * _S  # requested 40 s ago, timeout 30 s
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order()],
+        BatchStrategy.SEQUENTIAL,
+        batch_id="late",
+        resume=True,
+        run_started_ns=run_started_ns,
+    )
+
+    assert router.exchange.placement_calls == []
+    assert completed.results[0].reason == "timeout"
