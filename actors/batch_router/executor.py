@@ -344,6 +344,11 @@ class BatchExecution:
                 errors,
             )
             return
+        if _refused_by_breaker(verdict):
+            # Not a verdict on the order: it waits for the breaker (until the batch ends).
+            await self._park_until(verdict.retry_not_before_ns)
+            await self._place(pending, attempt=attempt)
+            return
         if not verdict.retry:
             if verdict.severity in _DEFINITIVE_SEVERITIES and not failure.outcome_unknown:
                 reason = f"{verdict.category}: {verdict.reason or '; '.join(errors)}"
@@ -368,6 +373,16 @@ class BatchExecution:
         await self._sleep(delay_s)
         self.retries += len(pending)
         await self._place(pending, attempt=attempt + 1)
+
+    async def _park_until(self, not_before_ns: int | None) -> None:
+        """Wait for the classifier's ``retry_not_before_ns`` (at most until the batch ends);
+        :meth:`_admit` then waits for the breaker itself."""
+        until_ns = min(self._limits.end_ns, not_before_ns or self._clock())
+        wait_s = (until_ns - self._clock()) / _NS
+        if wait_s > 0:
+            await self._sleep(wait_s)
+        else:
+            await self._sleep(PAUSE_POLL_S)  # never spin while the breaker is not yet known
 
     def _retry_delay_s(self, verdict: RetryVerdict) -> float:
         delay_s = max(0.0, verdict.delay_s)
@@ -422,8 +437,12 @@ class BatchExecution:
             return list(slots)  # a validate call never creates an order
         unresolved = list(slots)
         absent: list[OrderSlot] = []
-        give_up_ns = max(self._clock(), self._absent_after_ns(slots)) + int(
-            self._config.reconcile_max_s * _NS
+        # Unknown outcomes are kept looking up until the venue answers, as long as the batch
+        # runs (an outage can outlast ``reconcile_max_s``).
+        give_up_ns = max(
+            max(self._clock(), self._absent_after_ns(slots))
+            + int(self._config.reconcile_max_s * _NS),
+            self._limits.end_ns,
         )
         round_number = 0
         pause_s = self._config.reconcile_delay_s
@@ -498,6 +517,15 @@ class BatchExecution:
         except Exception:  # a broken lookup is a failed lookup
             answers = {}
         return {slot.cl_ord_id: answers.get(slot.cl_ord_id, failed) for slot in slots}
+
+
+def _refused_by_breaker(verdict: RetryVerdict) -> bool:
+    """A retry refused only because a circuit breaker is open (the classifier names it)."""
+    return (
+        not verdict.retry
+        and verdict.severity not in _DEFINITIVE_SEVERITIES
+        and verdict.reason.startswith("circuit ")
+    )
 
 
 def _unknown_reply(error: Exception) -> PlacementReply:

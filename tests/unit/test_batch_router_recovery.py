@@ -10,8 +10,16 @@ import pytest
 from actors.batch_router import derive_cl_ord_id
 from actors.batch_router.outcomes import DecidedOutcome
 from schemas.config import ExecutionConfig
-from schemas.events import BatchCompleted, OrderFailed, OrderOutcome, OrderPlaced, OrderRejected
+from schemas.events import (
+    BatchCompleted,
+    BreakerState,
+    OrderFailed,
+    OrderOutcome,
+    OrderPlaced,
+    OrderRejected,
+)
 from schemas.orders import BatchStrategy
+from schemas.queries import RetryVerdict
 from tests.support.batch_router_doubles import Router, limit_order, make_router
 
 _S = 1_000_000_000
@@ -122,3 +130,44 @@ async def test_resumed_batch_keeps_the_deadline_fixed_when_it_was_requested() ->
 
     assert router.exchange.placement_calls == []
     assert completed.results[0].reason == "timeout"
+
+
+def _breaker_refusal(not_before_ns: int) -> RetryVerdict:
+    return RetryVerdict(
+        category="service_unavailable",
+        severity="transient",
+        retry=False,
+        delay_s=0.0,
+        strategy="none",
+        max_retries=3,
+        reconcile_first=False,
+        breaker_scope="kraken.trading",
+        breaker_state=BreakerState.OPEN,
+        retry_not_before_ns=not_before_ns,
+        reason="circuit open for kraken.trading",
+    )
+
+
+async def test_order_refused_a_retry_by_an_open_breaker_waits_for_it_and_is_placed() -> None:
+    """The outage begins as the order is sent: the classifier refuses the retry because the
+    breaker is open. The order waits for the breaker (the batch has time) instead of failing
+    ``retries_exhausted``, and is placed once the breaker closes."""
+    router = make_router(ExecutionConfig(batch_timeout=120.0))
+    cl_ord_id = derive_cl_ord_id("outage", 0)
+    router.exchange.script(cl_ord_id, "reject:EService:Unavailable")
+    reopen_ns = router.clock() + 15 * _S
+    router.verdicts.answer = _breaker_refusal(reopen_ns)
+    router.breaker.set_state(BreakerState.CLOSED)
+    router.exchange.after_add_order = lambda _id, _probe: router.breaker.set_state(
+        BreakerState.OPEN
+    )
+    router.breaker.schedule.append((reopen_ns, BreakerState.CLOSED))
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order()], BatchStrategy.SEQUENTIAL, batch_id="outage"
+    )
+
+    assert router.sink.failed() == []
+    assert completed.results[0].outcome is OrderOutcome.PLACED
+    assert router.exchange.bookings == [cl_ord_id]
+    assert router.clock() >= reopen_ns
