@@ -23,7 +23,7 @@ from actors.batch_router.ports import (
 )
 from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
 from schemas.config import ExecutionConfig
-from schemas.events import BreakerState, KrakenCallFailed, OperationKind, OrderOutcome
+from schemas.events import BreakerState, KrakenCallFailed, OperationKind
 from schemas.queries import RetryVerdict
 
 __all__ = ["BatchExecution", "ExecutionLimits"]
@@ -146,7 +146,7 @@ class BatchExecution:
                 await self._book.rejected(slot, problem, category=LOCAL_CATEGORY)
                 continue
             await self._place([slot], attempt=1)
-            if self._book.outcome(slot.index) is not OrderOutcome.PLACED:
+            if not self._book.may_be_live(slot.index):
                 budget.release(assessment.notional)
 
     async def _wait_until_calm(self, slot: OrderSlot) -> bool:

@@ -22,6 +22,8 @@ from schemas.orders import BatchStrategy, OrderRequest
 
 __all__ = ["LOCAL_CATEGORY", "DecidedOutcome", "OrderSlot", "OutcomeBook", "OutcomeJournal"]
 
+UNKNOWN_OUTCOME = "unknown_outcome"
+"""``OrderFailed.reason`` of an order that may or may not be on the exchange."""
 LOCAL_CATEGORY = "local"
 """``OrderRejected.category`` of the router's own validation and risk checks."""
 
@@ -83,6 +85,13 @@ class OutcomeBook:
 
     def notional(self, index: int) -> Decimal | None:
         return self._notionals.get(index)
+
+    def may_be_live(self, index: int) -> bool:
+        """Placed, or with an unknown outcome: either way it counts as exposure."""
+        result = self._results.get(index)
+        if result is None:
+            return True
+        return result.outcome is OrderOutcome.PLACED or result.reason == UNKNOWN_OUTCOME
 
     def outcome(self, index: int) -> OrderOutcome | None:
         result = self._results.get(index)

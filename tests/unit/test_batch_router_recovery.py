@@ -4,6 +4,7 @@ one fixed when it was requested."""
 from __future__ import annotations
 
 from collections import Counter
+from decimal import Decimal
 
 import pytest
 
@@ -171,3 +172,25 @@ async def test_order_refused_a_retry_by_an_open_breaker_waits_for_it_and_is_plac
     assert completed.results[0].outcome is OrderOutcome.PLACED
     assert router.exchange.bookings == [cl_ord_id]
     assert router.clock() >= reopen_ns
+
+
+async def test_risk_aware_counts_an_unknown_outcome_as_exposure() -> None:
+    """Order 0's outcome stays unknown (the venue never answers the look-ups): it may be
+    live, so its notional stays reserved and order 1 no longer fits the batch exposure."""
+    router = make_router(
+        ExecutionConfig(max_batch_exposure=Decimal(600), reconcile_max_s=5.0, batch_timeout=1.0)
+    )
+    unknown = derive_cl_ord_id("exposure", 0)
+    router.exchange.script(unknown, "unknown_placed")
+    router.exchange.script_lookup(unknown, *["fail"] * 1000)
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order(volume="0.01"), limit_order(volume="0.01")],
+        BatchStrategy.RISK_AWARE,
+        batch_id="exposure",
+    )
+
+    assert completed.results[0].reason == "unknown_outcome"
+    assert completed.results[1].outcome is OrderOutcome.REJECTED
+    assert (completed.results[1].reason or "").startswith("risk_exposure_limit")
+    assert router.exchange.bookings == [unknown]
