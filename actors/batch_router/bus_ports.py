@@ -211,9 +211,15 @@ class BusMarketView:
     counts only until a newer price arrives (freshness is state, not an edge that can be lost).
     """
 
-    def __init__(self, clock: Callable[[], int], staleness_threshold_ns: int) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], int],
+        staleness_threshold_ns: int,
+        volatility_timeframe: str = "1m",
+    ) -> None:
         self._clock = clock
         self._staleness_threshold_ns = staleness_threshold_ns
+        self._volatility_timeframe = volatility_timeframe
         self._prices: dict[str, tuple[Decimal, int]] = {}
         self._stale_since: dict[str, int] = {}
         self._volatility: dict[str, float] = {}
@@ -236,6 +242,8 @@ class BusMarketView:
         self._stale_since.pop(event.pair, None)
 
     def on_volatility(self, event: VolatilityUpdated) -> None:
+        if event.timeframe != self._volatility_timeframe:
+            return  # another timeframe's reading: not the one RISK_AWARE is configured for
         for reading in (event.ewma, event.realized, event.parkinson):
             if reading is not None:
                 self._volatility[event.pair] = reading

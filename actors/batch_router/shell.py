@@ -129,7 +129,7 @@ class BatchRouterActor(Actor):
         registry = await self._load_pairs(self._client)
         self._client.pairs = registry
         staleness_ns = int(self.config.market_data.staleness_threshold_seconds * _NS)
-        self._market = BusMarketView(context.clock, staleness_ns)
+        self._market = BusMarketView(context.clock, staleness_ns, execution.volatility_timeframe)
         self._verdicts = BusVerdictSource(context, execution.verdict_timeout_s)
         await self.refresh_state()
         self._processor = OptimizedBatchProcessor(

@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 
 from actors.batch_router import derive_cl_ord_id
+from actors.batch_router.bus_ports import BusMarketView
 from actors.batch_router.outcomes import DecidedOutcome
 from schemas.config import ExecutionConfig
 from schemas.events import (
@@ -18,6 +19,7 @@ from schemas.events import (
     OrderOutcome,
     OrderPlaced,
     OrderRejected,
+    VolatilityUpdated,
 )
 from schemas.orders import BatchStrategy
 from schemas.queries import RetryVerdict
@@ -194,3 +196,24 @@ async def test_risk_aware_counts_an_unknown_outcome_as_exposure() -> None:
     assert completed.results[1].outcome is OrderOutcome.REJECTED
     assert (completed.results[1].reason or "").startswith("risk_exposure_limit")
     assert router.exchange.bookings == [unknown]
+
+
+def test_volatility_gate_reads_only_the_configured_timeframe() -> None:
+    market = BusMarketView(lambda: 0, 10**9, volatility_timeframe="5m")
+
+    def reading(timeframe: str, value: float) -> VolatilityUpdated:
+        return VolatilityUpdated(
+            ts_event=1,
+            ts_init=1,
+            pair="BTC/USD",
+            timeframe=timeframe,
+            bar_close_ns=1,
+            window_bars=20,
+            realized=value,
+            ewma=value,
+            parkinson=value,
+        )
+
+    market.on_volatility(reading("5m", 0.2))
+    market.on_volatility(reading("1m", 9.0))  # closed last, but not the configured timeframe
+    assert market.volatility("BTC/USD") == 0.2
