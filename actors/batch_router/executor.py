@@ -344,6 +344,18 @@ class BatchExecution:
                 errors,
             )
             return
+        if (
+            endpoint == "AddOrderBatch"
+            and len(pending) > 1
+            and not verdict.retry
+            and verdict.severity in _DEFINITIVE_SEVERITIES
+            and not failure.outcome_unknown
+        ):
+            # Kraken refuses an AddOrderBatch whole for one bad order, and nothing of it was
+            # placed: send the orders one by one, so the culprit alone is rejected.
+            for slot in pending:
+                await self._place([slot], attempt=attempt)
+            return
         if _refused_by_breaker(verdict):
             # Not a verdict on the order: it waits for the breaker (until the batch ends).
             await self._park_until(verdict.retry_not_before_ns)

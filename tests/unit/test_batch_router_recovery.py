@@ -23,7 +23,7 @@ from schemas.events import (
 )
 from schemas.orders import BatchStrategy
 from schemas.queries import RetryVerdict
-from tests.support.batch_router_doubles import Router, limit_order, make_router
+from tests.support.batch_router_doubles import Router, limit_order, make_router, reject_verdict
 
 _S = 1_000_000_000
 
@@ -217,3 +217,25 @@ def test_volatility_gate_reads_only_the_configured_timeframe() -> None:
     market.on_volatility(reading("5m", 0.2))
     market.on_volatility(reading("1m", 9.0))  # closed last, but not the configured timeframe
     assert market.volatility("BTC/USD") == 0.2
+
+
+async def test_one_bad_order_does_not_reject_its_whole_add_order_batch() -> None:
+    """Kraken refuses the chunk whole; sent one by one, only the culprit is rejected."""
+    router = make_router()
+    router.verdicts.answer = reject_verdict("invalid_arguments")
+    router.exchange.script_batch("reject:EGeneral:Invalid arguments:volume")
+    culprit = derive_cl_ord_id("isolate", 1)
+    router.exchange.script(culprit, "reject:EGeneral:Invalid arguments:volume")
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order(), limit_order(), limit_order()],
+        BatchStrategy.SMART_ROUTING,
+        batch_id="isolate",
+    )
+
+    assert [r.outcome for r in completed.results] == [
+        OrderOutcome.PLACED,
+        OrderOutcome.REJECTED,
+        OrderOutcome.PLACED,
+    ]
+    assert culprit not in router.exchange.bookings
