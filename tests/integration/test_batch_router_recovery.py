@@ -20,7 +20,7 @@ from bus import MESSAGES, Subjects, encode
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
-from kraken.sim import RunningSim, SimOptions, running_sim
+from kraken.sim import LoseResponseFault, RunningSim, SimOptions, running_sim
 from schemas import GalFridayConfig
 from schemas.config import ExecutionConfig, KrakenConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OrderOutcome
@@ -169,3 +169,35 @@ async def test_batch_right_after_a_restart_is_priced_by_a_warm_up_query(
         await client.drain()
     [result] = completed.results
     assert result.outcome is OrderOutcome.PLACED, result.reason
+
+
+async def test_a_held_placement_answer_does_not_hold_the_key_past_its_deadline(
+    sim: RunningSim,
+) -> None:
+    """Nonce window 0: private calls on one key are serialized. The venue holds an AddOrder
+    answer for two minutes (the client would wait ``request_timeout_s``, 120 s here); since the
+    order cannot land after its Kraken deadline, the client stops waiting shortly after that
+    deadline and the next private call goes through long before the held answer would."""
+    sim.exchange.faults.add(LoseResponseFault(mode="timeout", hold_s=120.0, calls=1))
+    client = KrakenRestClient(
+        KrakenConfig(rest_url=sim.rest_url, tier="pro", request_timeout_s=120.0),
+        credentials=sim_credentials(),
+    )
+    async with client:
+        held = asyncio.create_task(
+            client.add_order(
+                pair="XBTUSD",
+                side="buy",
+                ordertype="market",
+                volume=Decimal("0.0001"),
+                cl_ord_id="held-0",
+                deadline_ns=time.time_ns() + 2 * 1_000_000_000,
+            )
+        )
+        await asyncio.sleep(0.2)  # the held call owns the key's send lock now
+        async with asyncio.timeout(30.0):  # far under the 120 s the held answer takes
+            balance = await client.balance()
+            answer = await held
+    assert isinstance(balance, KrakenOk)
+    assert not isinstance(answer, KrakenOk)
+    assert answer.outcome_unknown
