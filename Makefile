@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.error_classifier
 	$(BIN)/python -m bench.breakers
 	$(BIN)/python -m bench.batch_router
+	$(BIN)/python -m bench.recovery --before $${GF_RECOVERY_BEFORE:-096ee1a}
 	$(BIN)/python -m bench.market_data
 	$(BIN)/python -m bench.sim_market
 	$(BIN)/python -m bench.actor_memory 120

@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from bench import actor_memory, bus_throughput, sim_market
+from bench import actor_memory, bus_throughput, recovery, sim_market
+from tests.support.process_stack import REPO_ROOT
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -30,3 +31,10 @@ def test_actor_memory_reports_every_actor() -> None:
 def test_sim_market_measures_matching_and_the_book_pipeline() -> None:
     assert sim_market.matching_orders_per_s(orders=40, levels=50) > 0
     assert sim_market.book_updates_per_s(updates=40, depth=10) > 0
+
+
+def test_recovery_measures_a_run_with_and_without_a_kill() -> None:
+    runs = asyncio.run(recovery.compare({"after": REPO_ROOT}, batches=2, orders=3))
+    assert [run.label for run in runs] == ["after-nokill", "after-kill"]
+    assert all(run.terminal == 2 for run in runs)
+    assert all(run.seconds > 0 for run in runs)
