@@ -48,6 +48,9 @@ class BatchClaim(msgspec.Struct, frozen=True, kw_only=True):
     done: bool = False
     outcomes: tuple[DecidedOutcome, ...] = ()
     """Outcomes decided so far, stored before their events were published: final."""
+    published: tuple[int, ...] = ()
+    """Orders whose outcome event was on the bus at the last write (the others of
+    ``outcomes`` are published again by a resumed run)."""
 
 
 class ClaimKind(enum.StrEnum):
@@ -100,6 +103,10 @@ class BatchLease:
         self._lock = asyncio.Lock()
         self.lost: BaseException | None = None
         self._pending: list[DecidedOutcome] = []
+        self._published: set[int] = set(record.published)
+
+    def published(self, index: int) -> None:
+        self._published.add(index)
 
     async def store(self, outcome: DecidedOutcome) -> None:
         """Store a decided outcome in the record (the executor's :class:`OutcomeJournal`);
@@ -140,6 +147,7 @@ class BatchLease:
             lease_until_ns=self._clock() + self._lease_ns,
             done=done,
             outcomes=self.record.outcomes + pending,
+            published=tuple(sorted(self._published)),
         )
         try:
             async with asyncio.timeout(self._timeout_s):

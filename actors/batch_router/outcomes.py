@@ -40,11 +40,18 @@ class OutcomeJournal(Protocol):
         """Store ``outcome`` durably before its event is published (a resumed run reads it
         back and never decides that order again); raise to stop the batch."""
 
+    def published(self, index: int) -> None:
+        """The event of order ``index`` is on the bus (noted with the next write, so a resumed
+        run publishes again only what may not have been)."""
+
 
 class NoJournal:
     """Nothing to resume from (tests, validate-only runs)."""
 
     async def store(self, outcome: DecidedOutcome) -> None:
+        return None
+
+    def published(self, index: int) -> None:
         return None
 
 
@@ -159,10 +166,11 @@ class OutcomeBook:
             DecidedOutcome(event=event, notional=self._notionals.get(event.index))
         )
         await self._sink.emit(event)
+        self._journal.published(event.index)
 
-    async def restore(self, slot: OrderSlot, decided: DecidedOutcome) -> None:
-        """An outcome a previous run of the batch stored: taken as final and published again
-        (same event, same message id, so a copy already on the bus is deduplicated)."""
+    async def restore(self, slot: OrderSlot, decided: DecidedOutcome, *, publish: bool) -> None:
+        """An outcome a previous run of the batch stored: taken as final. ``publish`` when its
+        event may not have reached the bus (the same event, with the same message id)."""
         event = decided.event
         self.set_notional(slot.index, decided.notional)
         if isinstance(event, OrderPlaced):
@@ -171,7 +179,9 @@ class OutcomeBook:
             self._record(slot, OrderOutcome.REJECTED, reason=event.reason)
         else:
             self._record(slot, OrderOutcome.FAILED, reason=event.reason)
-        await self._sink.emit(event)
+        if publish:
+            await self._sink.emit(event)
+            self._journal.published(slot.index)
 
     def record_silently(self, slot: OrderSlot, reason: str) -> None:
         """A rejection covered by a ``BatchRejected`` event: no per-order event."""

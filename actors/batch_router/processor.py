@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from actors.batch_router.client_ids import assign_cl_ord_ids, is_valid_cl_ord_id
@@ -90,6 +90,7 @@ class OptimizedBatchProcessor:
         fence: PlacementFence | None = None,
         journal: OutcomeJournal | None = None,
         decided: Sequence[DecidedOutcome] = (),
+        published: Collection[int] = (),
     ) -> BatchCompleted:
         """Run a bus request; ``resume`` is set by the shell when this run of the batch may
         already have sent orders (redelivery, takeover)."""
@@ -105,6 +106,7 @@ class OptimizedBatchProcessor:
             fence=fence,
             journal=journal,
             decided=decided,
+            published=published,
         )
 
     async def process_batch_orders(
@@ -121,12 +123,14 @@ class OptimizedBatchProcessor:
         fence: PlacementFence | None = None,
         journal: OutcomeJournal | None = None,
         decided: Sequence[DecidedOutcome] = (),
+        published: Collection[int] = (),
     ) -> BatchCompleted:
         """``run_id`` makes the derived ``cl_ord_id`` values unique to this run of the batch id;
         ``run_started_ns`` (default: now) bounds which exchange orders can be this run's;
         ``fence`` is asked before every placement (see :class:`PlacementFence`); ``journal``
         stores each outcome before it is published, and ``decided`` holds the outcomes a
-        previous run stored: they are final, restored first and never decided again."""
+        previous run stored: they are final, restored first and never decided again (their
+        events are published again unless ``published`` says they were)."""
         started_ns = self._clock()
         batch_id = batch_id if batch_id is not None else self._new_batch_id()
         book = OutcomeBook(batch_id, self._sink, self._clock, journal)
@@ -167,7 +171,7 @@ class OptimizedBatchProcessor:
                 book.record_silently(slot, refusal)
         else:
             if resume and not validate_only:
-                await self._restore_decided(slots, book, decided)
+                await self._restore_decided(slots, book, decided, frozenset(published))
                 await self._find_existing(
                     [slot for slot in slots if not book.is_decided(slot.index)], execution
                 )
@@ -205,7 +209,11 @@ class OptimizedBatchProcessor:
         )
 
     async def _restore_decided(
-        self, slots: Sequence[OrderSlot], book: OutcomeBook, decided: Sequence[DecidedOutcome]
+        self,
+        slots: Sequence[OrderSlot],
+        book: OutcomeBook,
+        decided: Sequence[DecidedOutcome],
+        published: frozenset[int],
     ) -> None:
         by_index = {slot.index: slot for slot in slots}
         for outcome in decided:
@@ -213,7 +221,7 @@ class OptimizedBatchProcessor:
             if slot is None or slot.cl_ord_id != outcome.event.cl_ord_id:
                 continue  # not this run's order: never trusted
             if not book.is_decided(slot.index):
-                await book.restore(slot, outcome)
+                await book.restore(slot, outcome, publish=slot.index not in published)
 
     async def _find_existing(self, slots: Sequence[OrderSlot], execution: BatchExecution) -> None:
         """Resume: every order that may have been sent before the crash is looked up first."""

@@ -412,6 +412,7 @@ class BatchRouterActor(Actor):
                     fence=lease,
                     journal=lease,
                     decided=record.outcomes,
+                    published=record.published,
                 ),
             )
         except BaseException as e:

@@ -122,7 +122,10 @@ async def test_decided_outcomes_are_stored_and_handed_to_the_resuming_router(
         category="insufficient_funds",
     )
     await owner_a.lease.store(DecidedOutcome(event=rejected, notional=Decimal("10")))
+    owner_a.lease.published(0)
+    await owner_a.lease.confirm()  # the next write notes that the event is on the bus
     clock.advance(LEASE_S + 1)  # A died: its lease ran out
     owner_b = await claims_of(store, "b", clock).claim("kept", stream_seq=5)
     assert owner_b.kind is ClaimKind.RESUME
     assert owner_b.record.outcomes == (DecidedOutcome(event=rejected, notional=Decimal("10")),)
+    assert owner_b.record.published == (0,)

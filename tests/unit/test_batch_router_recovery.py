@@ -33,12 +33,16 @@ class JournalDouble:
 
     def __init__(self, router: Router) -> None:
         self.stored: list[DecidedOutcome] = []
+        self.on_bus: set[int] = set()
         self._router = router
 
     async def store(self, outcome: DecidedOutcome) -> None:
         # Stored before the event is published: the sink must not have it yet.
         assert outcome.event not in self._router.sink.events
         self.stored.append(outcome)
+
+    def published(self, index: int) -> None:
+        self.on_bus.add(index)
 
 
 class _Crash(Exception):
@@ -76,6 +80,7 @@ async def test_resume_never_re_decides_an_outcome_already_published() -> None:
         resume=True,
         journal=journal,
         decided=journal.stored,
+        published=journal.on_bus,
     )
 
     assert router.exchange.placement_calls == []
@@ -85,11 +90,39 @@ async def test_resume_never_re_decides_an_outcome_already_published() -> None:
         for e in router.sink.events
         if isinstance(e, OrderPlaced | OrderRejected | OrderFailed)
     ]
-    # The restored outcome is published again as the very same event (same msg id on the
-    # bus, so deduplicated), never as a different terminal event.
     assert {kind for kind, _ in terminal} == {"OrderRejected"}
-    assert Counter(index for _, index in terminal) == Counter({0: 2, 1: 2})
+    assert Counter(index for _, index in terminal) == Counter({0: 1, 1: 1})
     assert len(journal.stored) == 2  # nothing decided a second time
+
+
+async def test_a_stored_outcome_whose_event_may_be_missing_is_published_again_once() -> None:
+    """Stored, then the router died before its event reached the bus: the resumed run
+    publishes that very event (same msg id), and decides nothing anew."""
+    router = make_router()
+    journal = JournalDouble(router)
+    stored = OrderRejected(
+        ts_event=1,
+        ts_init=1,
+        batch_id="gap",
+        index=0,
+        pair="BTC/USD",
+        cl_ord_id=derive_cl_ord_id("gap", 0),
+        reason="risk_price_collar: …",
+        category="local",
+    )
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order()],
+        BatchStrategy.SEQUENTIAL,
+        batch_id="gap",
+        resume=True,
+        journal=journal,
+        decided=[DecidedOutcome(event=stored)],
+    )
+
+    assert router.sink.rejected() == [stored]
+    assert router.exchange.calls == []
+    assert completed.results[0].outcome is OrderOutcome.REJECTED
 
 
 async def test_resume_places_only_the_orders_without_a_stored_outcome() -> None:
