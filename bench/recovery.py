@@ -40,7 +40,13 @@ from kraken.sim import (
     SimOptions,
     running_sim,
 )
-from schemas.events import BatchCompleted, BatchRejected, OrderBatchRequested, OrderOutcome
+from schemas.events import (
+    BatchCompleted,
+    BatchRejected,
+    OrderBatchRequested,
+    OrderFailed,
+    OrderOutcome,
+)
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.support.nats_server import running_nats_server
 from tests.support.process_stack import REPO_ROOT, ProcessStack
@@ -61,6 +67,8 @@ class Run:
     reasons: Counter[str]
     duplicated: int
     terminal: int
+    failures: Counter[str]
+    """``OrderFailed`` reason, detail and errors: why an order was lost."""
     batch_seconds: tuple[float, ...] = ()
     """Each batch's own duration (``BatchCompleted.duration_ns``)."""
 
@@ -137,6 +145,14 @@ async def measure(
                     if len(terminal) >= batches:
                         all_terminal.set()
 
+            failures: Counter[str] = Counter()
+
+            async def on_failed(msg: Msg) -> None:
+                event = EVENTS.decode(msg.data)
+                if isinstance(event, OrderFailed):
+                    failures[f"{event.reason}: {event.detail} {event.errors}"[:160]] += 1
+
+            await client.subscribe(subjects.order_event("failed"), cb=on_failed)
             await client.subscribe(subjects.batch_completed(), cb=on_terminal)
             await client.subscribe(subjects.batch_rejected(), cb=on_terminal)
             stack.start()
@@ -182,6 +198,7 @@ async def measure(
                 reasons=reasons,
                 duplicated=sum(count - 1 for count in per_id.values() if count > 1),
                 terminal=len(terminal),
+                failures=failures,
                 batch_seconds=tuple(
                     event.duration_ns / 1e9
                     for event in terminal.values()
@@ -259,6 +276,9 @@ def report(runs: list[Run], *, batches: int, orders: int) -> None:
             f"{run.label:<16}{run.seconds:>16.1f}{run.percentile(0.5):>13.1f}"
             f"{run.percentile(0.95):>13.1f}{run.not_placed:>12}{run.duplicated:>12}  {reasons}"
         )
+    for run in runs:
+        for failure, count in run.failures.most_common(5):
+            print(f"  {run.label}: {count} x {failure}")
     by_label = {run.label: run for run in runs}
     for name in sorted({run.label.rsplit("-", 1)[0] for run in runs}):
         calm, killed = by_label.get(f"{name}-nokill"), by_label.get(f"{name}-kill")

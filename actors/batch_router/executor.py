@@ -40,6 +40,8 @@ _DEFINITIVE_SEVERITIES = frozenset({"rejected", "fatal"})
 """Classifier severities meaning Kraken refused the order for good (not a transient failure)."""
 
 
+DEADLINE_ELAPSED = "EService:Deadline elapsed"
+"""Kraken's answer to an order that reached the engine after its ``deadline``: never placed."""
 CLOCK_SKEW_NS = 2 * _NS
 """How far the venue's order times may lag our clock before a match is refused as too old."""
 LOOKUP_BACKOFF_MAX_S = 5.0
@@ -330,6 +332,12 @@ class BatchExecution:
             reconciled = True
             if not pending:
                 return
+        if not failure.outcome_unknown and DEADLINE_ELAPSED in failure.errors:
+            # The engine refused it unseen: it waited for its turn (rate limit, the key's
+            # send lock) past its deadline. Not the order's fault: send it again, as long as
+            # the batch has time, without spending a retry.
+            await self._place(pending, attempt=attempt)
+            return
         verdict = await self._ask(self._failure_event(failure, endpoint), attempt)
         if verdict is not None and verdict.reconcile_first and not reconciled:
             pending = await self.reconcile(pending, attempt=attempt)
