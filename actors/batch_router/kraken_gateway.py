@@ -143,7 +143,26 @@ class KrakenGateway:
             offset += len(page)
             if not page or offset >= closed_result.value.count:
                 break
+            missing = [lookup for cl_ord_id, lookup in wanted.items() if cl_ord_id not in found]
+            pages_left = -(-(closed_result.value.count - offset) // max(1, len(page)))
+            if len(missing) < pages_left:
+                # Other batches' orders fill the pages: asking for the few missing by id
+                # costs fewer calls.
+                for lookup in missing:
+                    one = await self._closed_by_id(lookup)
+                    if one.lookup_failed:
+                        return {**_failed_for(wanted), **found}
+                    if one.found:
+                        found[lookup.cl_ord_id] = one
+                break
         return {cl_ord_id: found.get(cl_ord_id, LookupResult(found=False)) for cl_ord_id in wanted}
+
+    async def _closed_by_id(self, lookup: OrderLookup) -> LookupResult:
+        result = await self._client.closed_orders(cl_ord_id=lookup.cl_ord_id)
+        if isinstance(result, KrakenFailure):
+            return LookupResult(found=False, lookup_failed=True)
+        found = _match(result.value.closed, lookup, self._rest_pair(lookup.pair))
+        return found if found is not None else LookupResult(found=False)
 
     def _collect(
         self,

@@ -15,6 +15,7 @@ import pytest_asyncio
 from nats.aio.msg import Msg
 
 from actors.batch_router.kraken_gateway import KrakenGateway
+from actors.batch_router.ports import OrderLookup
 from actors.batch_router.processor import OptimizedBatchProcessor
 from bus import MESSAGES, Subjects, encode
 from kraken.pairs import PairRegistry
@@ -201,3 +202,44 @@ async def test_a_held_placement_answer_does_not_hold_the_key_past_its_deadline(
     assert isinstance(balance, KrakenOk)
     assert not isinstance(answer, KrakenOk)
     assert answer.outcome_unknown
+
+
+async def test_a_few_missing_orders_among_many_closed_ones_are_asked_for_by_id(
+    sim: RunningSim,
+) -> None:
+    """200 other orders closed since the run began: paging through them all would cost five
+    ClosedOrders pages; the two orders not on the first page are asked for by id instead."""
+    wired = _Wired(sim)
+    await wired.processor()
+    since_ns = time.time_ns()
+    try:
+        for n in range(201):
+            placed = await wired.client.add_order(
+                pair="XBTUSD",
+                side="buy",
+                ordertype="market",
+                volume=Decimal("0.0001"),
+                cl_ord_id=f"other-{n}" if n < 200 else "ours-0",
+            )
+            assert isinstance(placed, KrakenOk)
+        gateway = KrakenGateway(wired.client, wired.client.pairs or PairRegistry({}), time.time_ns)
+        wired.calls.clear()
+        answers = await gateway.find_orders(
+            [
+                OrderLookup(
+                    cl_ord_id=cl_ord_id,
+                    pair="BTC/USD",
+                    side="buy",
+                    volume=Decimal("0.0001"),
+                    opened_after_ns=since_ns - 2_000_000_000,
+                )
+                for cl_ord_id in ("ours-0", "ours-1", "ours-2")
+            ]
+        )
+    finally:
+        await wired.client.close()
+    assert answers["ours-0"].found
+    assert not answers["ours-1"].found
+    assert not answers["ours-1"].lookup_failed
+    assert not answers["ours-2"].found
+    assert wired.lookups() <= 4, [call.endpoint for call in wired.calls]
