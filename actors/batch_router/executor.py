@@ -42,6 +42,8 @@ _DEFINITIVE_SEVERITIES = frozenset({"rejected", "fatal"})
 
 DEADLINE_ELAPSED = "EService:Deadline elapsed"
 """Kraken's answer to an order that reached the engine after its ``deadline``: never placed."""
+_NOT_SENT_ERRORS = frozenset({DEADLINE_ELAPSED, "EOrder:Rate limit exceeded"})
+"""Answers proving the order never reached the book, for reasons of pacing, not of the order."""
 CLOCK_SKEW_NS = 2 * _NS
 """How far the venue's order times may lag our clock before a match is refused as too old."""
 LOOKUP_BACKOFF_MAX_S = 5.0
@@ -332,10 +334,12 @@ class BatchExecution:
             reconciled = True
             if not pending:
                 return
-        if not failure.outcome_unknown and DEADLINE_ELAPSED in failure.errors:
-            # The engine refused it unseen: it waited for its turn (rate limit, the key's
-            # send lock) past its deadline. Not the order's fault: send it again, as long as
-            # the batch has time, without spending a retry.
+        if not failure.outcome_unknown and _NOT_SENT_ERRORS.intersection(failure.errors):
+            # Refused unseen: it waited for its turn (rate limit, the key's send lock) past its
+            # deadline, or the venue's trading counter was fuller than this process knew (a
+            # restart forgets it; the client has now snapped its own counter to the cap). Not
+            # the order's fault: send it again, paced by the client, while the batch has time,
+            # without spending a retry.
             await self._place(pending, attempt=attempt)
             return
         verdict = await self._ask(self._failure_event(failure, endpoint), attempt)

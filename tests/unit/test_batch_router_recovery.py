@@ -274,13 +274,17 @@ async def test_one_bad_order_does_not_reject_its_whole_add_order_batch() -> None
     assert culprit not in router.exchange.bookings
 
 
-async def test_an_order_refused_for_its_elapsed_deadline_is_sent_again_without_a_retry() -> None:
-    """Queued behind other calls past its Kraken deadline, the order was refused unseen
-    (``EService:Deadline elapsed``) again and again: that spends no retry, it is sent again
-    while the batch has time."""
+async def test_an_order_refused_for_pacing_is_sent_again_without_a_retry() -> None:
+    """Queued behind other calls past its Kraken deadline (``EService:Deadline elapsed``), or
+    refused by a trading counter a restart forgot (``EOrder:Rate limit exceeded``), again and
+    again: that spends no retry, it is sent again while the batch has time."""
     router = make_router()
     cl_ord_id = derive_cl_ord_id("queued", 0)
-    router.exchange.script(cl_ord_id, *["reject:EService:Deadline elapsed"] * 5)
+    router.exchange.script(
+        cl_ord_id,
+        *["reject:EService:Deadline elapsed"] * 3,
+        *["reject:EOrder:Rate limit exceeded"] * 2,
+    )
 
     completed = await router.processor.process_batch_orders(
         [limit_order()], BatchStrategy.SEQUENTIAL, batch_id="queued"
