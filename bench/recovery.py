@@ -67,6 +67,8 @@ class Run:
     reasons: Counter[str]
     duplicated: int
     terminal: int
+    unreported: int
+    """Orders on the exchange ledger that no ``BatchCompleted`` reports placed."""
     failures: Counter[str]
     """``OrderFailed`` reason, detail and errors: why an order was lost."""
     batch_seconds: tuple[float, ...] = ()
@@ -191,6 +193,13 @@ async def measure(
                     if result.outcome is not OrderOutcome.PLACED:
                         reasons[f"{result.outcome}:{(result.reason or '').split(':')[0]}"] += 1
             per_id = Counter(entry.cl_ord_id for entry in sim.exchange.ledger())
+            reported = {
+                result.cl_ord_id
+                for event in terminal.values()
+                if isinstance(event, BatchCompleted)
+                for result in event.results
+                if result.outcome is OrderOutcome.PLACED
+            }
             return Run(
                 label=label,
                 seconds=seconds,
@@ -199,6 +208,7 @@ async def measure(
                 duplicated=sum(count - 1 for count in per_id.values() if count > 1),
                 terminal=len(terminal),
                 failures=failures,
+                unreported=sum(1 for cl_ord_id in per_id if cl_ord_id not in reported),
                 batch_seconds=tuple(
                     event.duration_ns / 1e9
                     for event in terminal.values()
@@ -268,13 +278,14 @@ def report(runs: list[Run], *, batches: int, orders: int) -> None:
     print(f"recovery after kill -9 of the router: {batches} batches x {orders} market orders")
     print(
         f"{'run':<16}{'all terminal s':>16}{'batch p50 s':>13}{'batch p95 s':>13}"
-        f"{'not placed':>12}{'duplicated':>12}  reasons"
+        f"{'not placed':>12}{'duplicated':>12}{'unreported':>12}  reasons"
     )
     for run in runs:
         reasons = ", ".join(f"{k}={v}" for k, v in run.reasons.most_common()) or "-"
         print(
             f"{run.label:<16}{run.seconds:>16.1f}{run.percentile(0.5):>13.1f}"
-            f"{run.percentile(0.95):>13.1f}{run.not_placed:>12}{run.duplicated:>12}  {reasons}"
+            f"{run.percentile(0.95):>13.1f}{run.not_placed:>12}{run.duplicated:>12}"
+            f"{run.unreported:>12}  {reasons}"
         )
     for run in runs:
         for failure, count in run.failures.most_common(5):

@@ -368,6 +368,16 @@ class BatchExecution:
             for slot in pending:
                 await self._place([slot], attempt=attempt)
             return
+        if failure.outcome_unknown and verdict.reconcile_first and not verdict.retry:
+            # "Reconcile before resending": done, and these orders are proven absent, so
+            # sending them again is no blind retry (still within the retry limit).
+            if attempt > self._config.max_retries:
+                detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
+                await self._fail_all(pending, "retries_exhausted", detail, failure.errors)
+                return
+            self.retries += len(pending)
+            await self._place(pending, attempt=attempt + 1)
+            return
         if _refused_by_breaker(verdict):
             # Not a verdict on the order: it waits for the breaker (until the batch ends).
             await self._park_until(verdict.retry_not_before_ns)

@@ -292,3 +292,33 @@ async def test_an_order_refused_for_pacing_is_sent_again_without_a_retry() -> No
 
     assert completed.results[0].outcome is OrderOutcome.PLACED
     assert router.exchange.bookings == [cl_ord_id]
+
+
+async def test_an_unknown_outcome_proven_absent_is_sent_again() -> None:
+    """The answer was lost and nothing was booked. The classifier says "reconcile before
+    resending" (no retry by itself); the router reconciled, found the order absent after its
+    deadline, and sends it again instead of failing it ``retries_exhausted``."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("absent", 0)
+    router.exchange.script(cl_ord_id, "unknown_lost")
+    router.verdicts.answer = RetryVerdict(
+        category="network",
+        severity="transient",
+        retry=False,
+        delay_s=0.0,
+        strategy="none",
+        max_retries=3,
+        reconcile_first=True,
+        breaker_scope="kraken.trading",
+        breaker_state=BreakerState.CLOSED,
+        reason="network failure; outcome unknown: reconcile by cl_ord_id before resending",
+    )
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order()], BatchStrategy.SEQUENTIAL, batch_id="absent"
+    )
+
+    assert completed.results[0].outcome is OrderOutcome.PLACED
+    assert router.exchange.bookings == [cl_ord_id]
+    [placed] = router.sink.placed()
+    assert placed.attempts == 2
