@@ -135,6 +135,7 @@ def _publications(name: str, subjects: Subjects) -> tuple[Publication, ...]:
             _calls(subjects),
             _dlq(subjects, name),
             Publication(subjects.verdict(), (VerdictRequest,), "request"),
+            Publication(subjects.price_query(), (PriceQuery,), "request"),  # warm-up
         )
     raise KeyError(name)
 

@@ -32,6 +32,7 @@ BENCHES = (
     "breakers",
     "batch_router",
     "ws_order_entry",
+    "recovery",
     "order_latency",
     "market_data",
     "sim_market",

@@ -142,6 +142,17 @@ def format_deadline(deadline_ns: int) -> str:
     return f"{stamp}.{remainder // 1_000_000:03d}Z"
 
 
+DEADLINE_ANSWER_MARGIN_S = 1.0
+"""How long after a placement's Kraken deadline its answer is still waited for."""
+MIN_ANSWER_WAIT_S = 1.0
+
+
+def _answer_by(deadline_ns: int | None) -> int | None:
+    if deadline_ns is None:
+        return None
+    return deadline_ns + int(DEADLINE_ANSWER_MARGIN_S * _NS_PER_S)
+
+
 @dataclass(frozen=True, slots=True)
 class _TrackedOrder:
     pair: str
@@ -274,9 +285,20 @@ class KrakenRestClient:
         return await self._call("OpenOrders", params, _typed(OpenOrdersResult), probe=probe)
 
     async def closed_orders(
-        self, cl_ord_id: str | None = None, *, probe: bool = False
+        self,
+        cl_ord_id: str | None = None,
+        *,
+        start_s: int | None = None,
+        offset: int = 0,
+        probe: bool = False,
     ) -> KrakenResult[ClosedOrdersResult]:
+        """Closed orders, newest first, 50 a page from ``offset``; ``start_s`` (unix seconds,
+        exclusive) leaves out orders opened and closed before it."""
         params = [("cl_ord_id", cl_ord_id)] if cl_ord_id else []
+        if start_s is not None:
+            params.append(("start", str(start_s)))
+        if offset:
+            params.append(("ofs", str(offset)))
         return await self._call("ClosedOrders", params, _typed(ClosedOrdersResult), probe=probe)
 
     async def query_orders(
@@ -331,7 +353,12 @@ class KrakenRestClient:
         )
         charge = [(rest_pair, TradingRateLimiter.add_order_cost())]
         result = await self._call(
-            "AddOrder", params, _typed(AddOrderResult), probe=probe, trading=charge
+            "AddOrder",
+            params,
+            _typed(AddOrderResult),
+            probe=probe,
+            trading=charge,
+            answer_by_ns=_answer_by(deadline_ns),
         )
         if isinstance(result, KrakenOk) and not validate:
             for txid in result.value.txid:
@@ -364,6 +391,7 @@ class KrakenRestClient:
             _typed(AddOrderBatchResult),
             probe=probe,
             trading=charge,
+            answer_by_ns=_answer_by(deadline_ns),
         )
         if isinstance(result, KrakenOk) and not validate:
             for order, entry in zip(orders, result.value.orders, strict=False):
@@ -487,7 +515,10 @@ class KrakenRestClient:
         *,
         probe: bool,
         trading: Sequence[tuple[str, float]] = (),
+        answer_by_ns: int | None = None,
     ) -> KrakenResult[T]:
+        """``answer_by_ns``: past this instant an answer is not waited for (a placement past
+        its Kraken deadline is settled by looking it up, not by holding the key's lock)."""
         if self._session is None:
             raise RuntimeError("KrakenRestClient is not open: use `async with client:`")
         private = endpoint not in PUBLIC_ENDPOINTS
@@ -506,7 +537,7 @@ class KrakenRestClient:
         await self._wait_for_rate_limits(endpoint, trading)
         started = self._monotonic_ns()
         if private:
-            outcome = await self._send_private(self._session, endpoint, payload)
+            outcome = await self._send_private(self._session, endpoint, payload, answer_by_ns)
         else:
             outcome = await self._send_public(self._session, endpoint, payload)
         latency = self._monotonic_ns() - started
@@ -538,6 +569,7 @@ class KrakenRestClient:
         session: aiohttp.ClientSession,
         endpoint: str,
         payload: dict[str, Any] | list[tuple[str, str]],
+        answer_by_ns: int | None = None,
     ) -> RawResponse:
         credentials = self.credentials
         assert credentials is not None
@@ -551,10 +583,24 @@ class KrakenRestClient:
             signed = build_private_request(endpoint, payload, nonce=nonce, credentials=credentials)
             url = f"{self._base_url}{signed.path}"
             with http_client_span("POST", url, endpoint) as span:
-                request = session.post(url, data=signed.body, headers=signed.headers)
+                timeout = self._answer_timeout(answer_by_ns)
+                if timeout is None:
+                    request = session.post(url, data=signed.body, headers=signed.headers)
+                else:
+                    request = session.post(
+                        url, data=signed.body, headers=signed.headers, timeout=timeout
+                    )
                 raw = await _exchange(request, endpoint)
                 record_response(span, raw.status, raw.transport_error)
                 return raw
+
+    def _answer_timeout(self, answer_by_ns: int | None) -> aiohttp.ClientTimeout | None:
+        """``None`` (the session's timeout), or a shorter one ending at ``answer_by_ns``."""
+        if answer_by_ns is None:
+            return None
+        left_s = (answer_by_ns - self._clock()) / _NS_PER_S
+        total_s = min(self.config.request_timeout_s, max(MIN_ANSWER_WAIT_S, left_s))
+        return aiohttp.ClientTimeout(total=total_s, connect=total_s)
 
     def _report(self, result: KrakenResult[Any], probe: bool) -> None:
         if self._on_call is None:

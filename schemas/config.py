@@ -246,6 +246,8 @@ class ExecutionConfig(_Config, frozen=True, kw_only=True):
     """Limit prices further than this share from the reference price are rejected."""
     volatility_ceiling: PositiveFloat | None = None
     """RISK_AWARE pauses while an annualized volatility reading is above this."""
+    volatility_timeframe: Timeframe = "1m"
+    """The bar timeframe whose volatility readings RISK_AWARE uses (others are ignored)."""
     verdict_timeout_s: PositiveFloat = 0.5
     batch_ack_wait_s: PositiveFloat = 15.0
     """How long a batch may go without an ack or progress heartbeat (sent every third of

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 
 import msgspec
 
+from actors.batch_router.outcomes import DecidedOutcome
 from actors.batch_router.ports import OwnershipLost
 from bus.ports import KeyValueStore
 
@@ -45,6 +46,11 @@ class BatchClaim(msgspec.Struct, frozen=True, kw_only=True):
     in_flight_ns: int
     """The owner's longest in-flight time: an order it sent lands by lease end + this."""
     done: bool = False
+    outcomes: tuple[DecidedOutcome, ...] = ()
+    """Outcomes decided so far, stored before their events were published: final."""
+    published: tuple[int, ...] = ()
+    """Orders whose outcome event was on the bus at the last write (the others of
+    ``outcomes`` are published again by a resumed run)."""
 
 
 class ClaimKind(enum.StrEnum):
@@ -96,6 +102,19 @@ class BatchLease:
         self._timeout_s = lease_s / 3
         self._lock = asyncio.Lock()
         self.lost: BaseException | None = None
+        self._pending: list[DecidedOutcome] = []
+        self._published: set[int] = set(record.published)
+
+    def published(self, index: int) -> None:
+        self._published.add(index)
+
+    async def store(self, outcome: DecidedOutcome) -> None:
+        """Store a decided outcome in the record (the executor's :class:`OutcomeJournal`);
+        concurrent outcomes share one compare-and-set."""
+        self._pending.append(outcome)
+        async with self._lock:
+            if any(waiting is outcome for waiting in self._pending):
+                await self._write_locked(done=False)
 
     async def confirm(self) -> None:
         """Prove ownership right before a placement; raise :class:`OwnershipLost` if it cannot.
@@ -127,21 +146,30 @@ class BatchLease:
 
     async def _write(self, *, done: bool) -> None:
         async with self._lock:
-            if self.lost is not None:
-                raise OwnershipLost(f"batch {self.record.batch_id}: lease lost") from self.lost
-            renewed = msgspec.structs.replace(
-                self.record, lease_until_ns=self._clock() + self._lease_ns, done=done
-            )
-            try:
-                async with asyncio.timeout(self._timeout_s):
-                    revision = await self._store.update(
-                        self._key, _ENCODER.encode(renewed), last=self._revision
-                    )
-            except Exception as e:  # revision moved, bus down or stalled: no longer provable
-                self.lost = e
-                _log.warning("batch.lease_lost batch_id=%s error=%r", self.record.batch_id, e)
-                raise OwnershipLost(f"batch {self.record.batch_id}: lease lost") from e
-            self.record, self._revision = renewed, revision
+            await self._write_locked(done=done)
+
+    async def _write_locked(self, *, done: bool) -> None:
+        if self.lost is not None:
+            raise OwnershipLost(f"batch {self.record.batch_id}: lease lost") from self.lost
+        pending = tuple(self._pending)
+        renewed = msgspec.structs.replace(
+            self.record,
+            lease_until_ns=self._clock() + self._lease_ns,
+            done=done,
+            outcomes=self.record.outcomes + pending,
+            published=tuple(sorted(self._published)),
+        )
+        try:
+            async with asyncio.timeout(self._timeout_s):
+                revision = await self._store.update(
+                    self._key, _ENCODER.encode(renewed), last=self._revision
+                )
+        except Exception as e:  # revision moved, bus down or stalled: no longer provable
+            self.lost = e
+            _log.warning("batch.lease_lost batch_id=%s error=%r", self.record.batch_id, e)
+            raise OwnershipLost(f"batch {self.record.batch_id}: lease lost") from e
+        self.record, self._revision = renewed, revision
+        del self._pending[: len(pending)]
 
 
 class BatchClaims:

@@ -211,9 +211,15 @@ class BusMarketView:
     counts only until a newer price arrives (freshness is state, not an edge that can be lost).
     """
 
-    def __init__(self, clock: Callable[[], int], staleness_threshold_ns: int) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], int],
+        staleness_threshold_ns: int,
+        volatility_timeframe: str = "1m",
+    ) -> None:
         self._clock = clock
         self._staleness_threshold_ns = staleness_threshold_ns
+        self._volatility_timeframe = volatility_timeframe
         self._prices: dict[str, tuple[Decimal, int]] = {}
         self._stale_since: dict[str, int] = {}
         self._volatility: dict[str, float] = {}
@@ -221,9 +227,13 @@ class BusMarketView:
 
     # -- feeding ---------------------------------------------------------------------------
 
-    def on_price(self, event: PriceUpdated) -> None:
+    def on_price(self, event: PriceUpdated, age_ns: int = 0) -> None:
+        """``age_ns``: how old the quote already was when it arrived (a queried snapshot)."""
         mid = (event.bid + event.ask) / 2
-        self._prices[event.pair] = (mid, self._clock())
+        seen_ns = self._clock() - max(0, age_ns)
+        known = self._prices.get(event.pair)
+        if known is None or known[1] <= seen_ns:
+            self._prices[event.pair] = (mid, seen_ns)
 
     def on_stale(self, event: PriceStale) -> None:
         self._stale_since[event.pair] = self._clock()
@@ -232,6 +242,8 @@ class BusMarketView:
         self._stale_since.pop(event.pair, None)
 
     def on_volatility(self, event: VolatilityUpdated) -> None:
+        if event.timeframe != self._volatility_timeframe:
+            return  # another timeframe's reading: not the one RISK_AWARE is configured for
         for reading in (event.ewma, event.realized, event.parkinson):
             if reading is not None:
                 self._volatility[event.pair] = reading

@@ -23,7 +23,7 @@ from actors.batch_router.ports import (
 )
 from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
 from schemas.config import ExecutionConfig
-from schemas.events import BreakerState, KrakenCallFailed, OperationKind, OrderOutcome
+from schemas.events import BreakerState, KrakenCallFailed, OperationKind
 from schemas.queries import RetryVerdict
 
 __all__ = ["BatchExecution", "ExecutionLimits"]
@@ -40,6 +40,10 @@ _DEFINITIVE_SEVERITIES = frozenset({"rejected", "fatal"})
 """Classifier severities meaning Kraken refused the order for good (not a transient failure)."""
 
 
+DEADLINE_ELAPSED = "EService:Deadline elapsed"
+"""Kraken's answer to an order that reached the engine after its ``deadline``: never placed."""
+_NOT_SENT_ERRORS = frozenset({DEADLINE_ELAPSED, "EOrder:Rate limit exceeded"})
+"""Answers proving the order never reached the book, for reasons of pacing, not of the order."""
 CLOCK_SKEW_NS = 2 * _NS
 """How far the venue's order times may lag our clock before a match is refused as too old."""
 LOOKUP_BACKOFF_MAX_S = 5.0
@@ -146,7 +150,7 @@ class BatchExecution:
                 await self._book.rejected(slot, problem, category=LOCAL_CATEGORY)
                 continue
             await self._place([slot], attempt=1)
-            if self._book.outcome(slot.index) is not OrderOutcome.PLACED:
+            if not self._book.may_be_live(slot.index):
                 budget.release(assessment.notional)
 
     async def _wait_until_calm(self, slot: OrderSlot) -> bool:
@@ -330,6 +334,14 @@ class BatchExecution:
             reconciled = True
             if not pending:
                 return
+        if not failure.outcome_unknown and _NOT_SENT_ERRORS.intersection(failure.errors):
+            # Refused unseen: it waited for its turn (rate limit, the key's send lock) past its
+            # deadline, or the venue's trading counter was fuller than this process knew (a
+            # restart forgets it; the client has now snapped its own counter to the cap). Not
+            # the order's fault: send it again, paced by the client, while the batch has time,
+            # without spending a retry.
+            await self._place(pending, attempt=attempt)
+            return
         verdict = await self._ask(self._failure_event(failure, endpoint), attempt)
         if verdict is not None and verdict.reconcile_first and not reconciled:
             pending = await self.reconcile(pending, attempt=attempt)
@@ -343,6 +355,33 @@ class BatchExecution:
                 "the error classifier did not answer; a placement is never retried blindly",
                 errors,
             )
+            return
+        if (
+            endpoint == "AddOrderBatch"
+            and len(pending) > 1
+            and not verdict.retry
+            and verdict.severity in _DEFINITIVE_SEVERITIES
+            and not failure.outcome_unknown
+        ):
+            # Kraken refuses an AddOrderBatch whole for one bad order, and nothing of it was
+            # placed: send the orders one by one, so the culprit alone is rejected.
+            for slot in pending:
+                await self._place([slot], attempt=attempt)
+            return
+        if failure.outcome_unknown and verdict.reconcile_first and not verdict.retry:
+            # "Reconcile before resending": done, and these orders are proven absent, so
+            # sending them again is no blind retry (still within the retry limit).
+            if attempt > self._config.max_retries:
+                detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
+                await self._fail_all(pending, "retries_exhausted", detail, failure.errors)
+                return
+            self.retries += len(pending)
+            await self._place(pending, attempt=attempt + 1)
+            return
+        if _refused_by_breaker(verdict):
+            # Not a verdict on the order: it waits for the breaker (until the batch ends).
+            await self._park_until(verdict.retry_not_before_ns)
+            await self._place(pending, attempt=attempt)
             return
         if not verdict.retry:
             if verdict.severity in _DEFINITIVE_SEVERITIES and not failure.outcome_unknown:
@@ -368,6 +407,16 @@ class BatchExecution:
         await self._sleep(delay_s)
         self.retries += len(pending)
         await self._place(pending, attempt=attempt + 1)
+
+    async def _park_until(self, not_before_ns: int | None) -> None:
+        """Wait for the classifier's ``retry_not_before_ns`` (at most until the batch ends);
+        :meth:`_admit` then waits for the breaker itself."""
+        until_ns = min(self._limits.end_ns, not_before_ns or self._clock())
+        wait_s = (until_ns - self._clock()) / _NS
+        if wait_s > 0:
+            await self._sleep(wait_s)
+        else:
+            await self._sleep(PAUSE_POLL_S)  # never spin while the breaker is not yet known
 
     def _retry_delay_s(self, verdict: RetryVerdict) -> float:
         delay_s = max(0.0, verdict.delay_s)
@@ -422,8 +471,12 @@ class BatchExecution:
             return list(slots)  # a validate call never creates an order
         unresolved = list(slots)
         absent: list[OrderSlot] = []
-        give_up_ns = max(self._clock(), self._absent_after_ns(slots)) + int(
-            self._config.reconcile_max_s * _NS
+        # Unknown outcomes are kept looking up until the venue answers, as long as the batch
+        # runs (an outage can outlast ``reconcile_max_s``).
+        give_up_ns = max(
+            max(self._clock(), self._absent_after_ns(slots))
+            + int(self._config.reconcile_max_s * _NS),
+            self._limits.end_ns,
         )
         round_number = 0
         pause_s = self._config.reconcile_delay_s
@@ -434,9 +487,10 @@ class BatchExecution:
                     pause_s = min(max(pause_s * 2, 0.05), LOOKUP_BACKOFF_MAX_S)
             round_number += 1
             still_unresolved = []
+            looked_at = self._clock()
+            answers = await self._find_all(unresolved)
             for slot in unresolved:
-                looked_at = self._clock()
-                found = await self._find(slot)
+                found = answers[slot.cl_ord_id]
                 if found.found:
                     await self._book.placed(
                         slot, txid=found.txid or "", attempts=attempt, reconciled=True
@@ -472,12 +526,11 @@ class BatchExecution:
         until_absent_s = (self._absent_after_ns(unresolved) - self._clock()) / _NS
         return until_absent_s if until_absent_s > 0 else pause_s
 
-    async def resume_lookup(self, slot: OrderSlot) -> bool:
-        """Before re-placing an order of a resumed batch, look for it (the caller has waited
-        out the previous owner's in-flight time, so one not-found answer is definite; failed
-        look-ups are repeated). ``True`` when the order got its outcome (found, or unknowable)."""
-        [*absent] = await self.reconcile([slot], attempt=0)
-        return not absent
+    async def resume_lookup(self, slots: Sequence[OrderSlot]) -> None:
+        """Before re-placing the orders of a resumed batch, look them all up together (the
+        caller has waited out the previous owner's in-flight time, so one not-found answer is
+        definite; failed look-ups are repeated). Found orders are recorded placed."""
+        await self.reconcile(slots, attempt=0)
 
     def lookup_of(self, slot: OrderSlot) -> OrderLookup:
         return OrderLookup(
@@ -488,12 +541,25 @@ class BatchExecution:
             opened_after_ns=self._limits.run_started_ns - CLOCK_SKEW_NS,
         )
 
-    async def _find(self, slot: OrderSlot) -> LookupResult:
+    async def _find_all(self, slots: Sequence[OrderSlot]) -> dict[str, LookupResult]:
+        """One look-up for all ``slots`` (keyed by ``cl_ord_id``); a broken or incomplete
+        answer counts as a failed look-up for the orders it leaves out."""
         self.api_calls += 1
+        failed = LookupResult(found=False, lookup_failed=True)
         try:
-            return await self._gateway.find_order(self.lookup_of(slot))
+            answers = await self._gateway.find_orders([self.lookup_of(slot) for slot in slots])
         except Exception:  # a broken lookup is a failed lookup
-            return LookupResult(found=False, lookup_failed=True)
+            answers = {}
+        return {slot.cl_ord_id: answers.get(slot.cl_ord_id, failed) for slot in slots}
+
+
+def _refused_by_breaker(verdict: RetryVerdict) -> bool:
+    """A retry refused only because a circuit breaker is open (the classifier names it)."""
+    return (
+        not verdict.retry
+        and verdict.severity not in _DEFINITIVE_SEVERITIES
+        and verdict.reason.startswith("circuit ")
+    )
 
 
 def _unknown_reply(error: Exception) -> PlacementReply:

@@ -118,6 +118,65 @@ class KrakenGateway:
         )
         return BatchPlacementReply(entries=entries)
 
+    async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        """Look up many orders with few calls: one ``OpenOrders`` (all open orders), then
+        ``ClosedOrders`` pages bounded by the earliest run start, until every order is found or
+        the pages run out. A single order uses the ``cl_ord_id`` filters instead."""
+        if len(lookups) == 1:
+            [lookup] = lookups
+            return {lookup.cl_ord_id: await self.find_order(lookup)}
+        wanted = {lookup.cl_ord_id: lookup for lookup in lookups}
+        found: dict[str, LookupResult] = {}
+        open_result = await self._client.open_orders()
+        if isinstance(open_result, KrakenFailure):
+            return _failed_for(wanted)
+        self._collect(open_result.value.open, wanted, found)
+        since_ns = min(lookup.opened_after_ns for lookup in lookups)
+        start_s = max(0, since_ns // _NS_PER_S - 1)
+        offset = 0
+        while len(found) < len(wanted):
+            closed_result = await self._client.closed_orders(start_s=start_s, offset=offset)
+            if isinstance(closed_result, KrakenFailure):
+                return {**_failed_for(wanted), **found}
+            page = closed_result.value.closed
+            self._collect(page, wanted, found)
+            offset += len(page)
+            if not page or offset >= closed_result.value.count:
+                break
+            missing = [lookup for cl_ord_id, lookup in wanted.items() if cl_ord_id not in found]
+            pages_left = -(-(closed_result.value.count - offset) // max(1, len(page)))
+            if len(missing) < pages_left:
+                # Other batches' orders fill the pages: asking for the few missing by id
+                # costs fewer calls.
+                for lookup in missing:
+                    one = await self._closed_by_id(lookup)
+                    if one.lookup_failed:
+                        return {**_failed_for(wanted), **found}
+                    if one.found:
+                        found[lookup.cl_ord_id] = one
+                break
+        return {cl_ord_id: found.get(cl_ord_id, LookupResult(found=False)) for cl_ord_id in wanted}
+
+    async def _closed_by_id(self, lookup: OrderLookup) -> LookupResult:
+        result = await self._client.closed_orders(cl_ord_id=lookup.cl_ord_id)
+        if isinstance(result, KrakenFailure):
+            return LookupResult(found=False, lookup_failed=True)
+        found = _match(result.value.closed, lookup, self._rest_pair(lookup.pair))
+        return found if found is not None else LookupResult(found=False)
+
+    def _collect(
+        self,
+        orders: Mapping[str, OrderInfo],
+        wanted: Mapping[str, OrderLookup],
+        found: dict[str, LookupResult],
+    ) -> None:
+        for txid, info in orders.items():
+            lookup = wanted.get(info.cl_ord_id or "")
+            if lookup is None or lookup.cl_ord_id in found:
+                continue
+            if is_same_order(info, lookup, self._rest_pair(lookup.pair)):
+                found[lookup.cl_ord_id] = LookupResult(found=True, txid=txid, status=info.status)
+
     async def find_order(self, lookup: OrderLookup) -> LookupResult:
         cl_ord_id = lookup.cl_ord_id
         rest_pair = self._rest_pair(lookup.pair)
@@ -154,6 +213,10 @@ class KrakenGateway:
             outcome_unknown=failure.outcome_unknown,
             call_failure=event,
         )
+
+
+def _failed_for(wanted: Mapping[str, OrderLookup]) -> dict[str, LookupResult]:
+    return {cl_ord_id: LookupResult(found=False, lookup_failed=True) for cl_ord_id in wanted}
 
 
 def _match(

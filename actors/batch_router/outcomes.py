@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Protocol
+
+import msgspec
 
 from actors.batch_router.ports import Clock, EventSink
 from schemas.events import (
@@ -17,10 +20,39 @@ from schemas.events import (
 )
 from schemas.orders import BatchStrategy, OrderRequest
 
-__all__ = ["LOCAL_CATEGORY", "OrderSlot", "OutcomeBook"]
+__all__ = ["LOCAL_CATEGORY", "DecidedOutcome", "OrderSlot", "OutcomeBook", "OutcomeJournal"]
 
+UNKNOWN_OUTCOME = "unknown_outcome"
+"""``OrderFailed.reason`` of an order that may or may not be on the exchange."""
 LOCAL_CATEGORY = "local"
 """``OrderRejected.category`` of the router's own validation and risk checks."""
+
+
+class DecidedOutcome(msgspec.Struct, frozen=True, kw_only=True):
+    """An order's outcome as stored before its event was published: final for the run."""
+
+    event: OrderPlaced | OrderRejected | OrderFailed
+    notional: Decimal | None = None
+
+
+class OutcomeJournal(Protocol):
+    async def store(self, outcome: DecidedOutcome) -> None:
+        """Store ``outcome`` durably before its event is published (a resumed run reads it
+        back and never decides that order again); raise to stop the batch."""
+
+    def published(self, index: int) -> None:
+        """The event of order ``index`` is on the bus (noted with the next write, so a resumed
+        run publishes again only what may not have been)."""
+
+
+class NoJournal:
+    """Nothing to resume from (tests, validate-only runs)."""
+
+    async def store(self, outcome: DecidedOutcome) -> None:
+        return None
+
+    def published(self, index: int) -> None:
+        return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,10 +71,13 @@ class OrderSlot:
 class OutcomeBook:
     """Records exactly one outcome per order and emits its event as it is decided."""
 
-    def __init__(self, batch_id: str, sink: EventSink, clock: Clock) -> None:
+    def __init__(
+        self, batch_id: str, sink: EventSink, clock: Clock, journal: OutcomeJournal | None = None
+    ) -> None:
         self.batch_id = batch_id
         self._sink = sink
         self._clock = clock
+        self._journal: OutcomeJournal = journal if journal is not None else NoJournal()
         self._results: dict[int, OrderResult] = {}
         self._notionals: dict[int, Decimal] = {}
 
@@ -58,6 +93,13 @@ class OutcomeBook:
     def notional(self, index: int) -> Decimal | None:
         return self._notionals.get(index)
 
+    def may_be_live(self, index: int) -> bool:
+        """Placed, or with an unknown outcome: either way it counts as exposure."""
+        result = self._results.get(index)
+        if result is None:
+            return True
+        return result.outcome is OrderOutcome.PLACED or result.reason == UNKNOWN_OUTCOME
+
     def outcome(self, index: int) -> OrderOutcome | None:
         result = self._results.get(index)
         return None if result is None else result.outcome
@@ -67,7 +109,7 @@ class OutcomeBook:
     ) -> None:
         self._record(slot, OrderOutcome.PLACED, txid=txid)
         now = self._clock()
-        await self._sink.emit(
+        await self._publish(
             OrderPlaced(
                 ts_event=now,
                 ts_init=now,
@@ -86,7 +128,7 @@ class OutcomeBook:
     ) -> None:
         self._record(slot, OrderOutcome.REJECTED, reason=reason)
         now = self._clock()
-        await self._sink.emit(
+        await self._publish(
             OrderRejected(
                 ts_event=now,
                 ts_init=now,
@@ -105,7 +147,7 @@ class OutcomeBook:
     ) -> None:
         self._record(slot, OrderOutcome.FAILED, reason=reason)
         now = self._clock()
-        await self._sink.emit(
+        await self._publish(
             OrderFailed(
                 ts_event=now,
                 ts_init=now,
@@ -118,6 +160,28 @@ class OutcomeBook:
                 errors=errors,
             )
         )
+
+    async def _publish(self, event: OrderPlaced | OrderRejected | OrderFailed) -> None:
+        await self._journal.store(
+            DecidedOutcome(event=event, notional=self._notionals.get(event.index))
+        )
+        await self._sink.emit(event)
+        self._journal.published(event.index)
+
+    async def restore(self, slot: OrderSlot, decided: DecidedOutcome, *, publish: bool) -> None:
+        """An outcome a previous run of the batch stored: taken as final. ``publish`` when its
+        event may not have reached the bus (the same event, with the same message id)."""
+        event = decided.event
+        self.set_notional(slot.index, decided.notional)
+        if isinstance(event, OrderPlaced):
+            self._record(slot, OrderOutcome.PLACED, txid=event.txid)
+        elif isinstance(event, OrderRejected):
+            self._record(slot, OrderOutcome.REJECTED, reason=event.reason)
+        else:
+            self._record(slot, OrderOutcome.FAILED, reason=event.reason)
+        if publish:
+            await self._sink.emit(event)
+            self._journal.published(slot.index)
 
     def record_silently(self, slot: OrderSlot, reason: str) -> None:
         """A rejection covered by a ``BatchRejected`` event: no per-order event."""

@@ -161,9 +161,10 @@ class ExchangeGateway(Protocol):
     ) -> BatchPlacementReply:
         """Place 2–15 orders of one pair, given with their ``cl_ord_id``."""
 
-    async def find_order(self, lookup: OrderLookup) -> LookupResult:
-        """Look an order up by client id (OpenOrders, then ClosedOrders), counting only one
-        that matches the whole ``lookup``."""
+    async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        """Look orders up by client id, a whole batch with a few calls (never two per order),
+        counting only orders that match their whole ``lookup``; keyed by ``cl_ord_id``, one
+        entry per lookup."""
 
     def pair_rules(self, pair: str) -> PairRules | None:
         """Rules of a WS v2 symbol, or ``None`` when the pair is unknown."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from schemas.orders import OrderRequest, OrderType
+from schemas.orders import OrderRequest, OrderSide, OrderType
 
 __all__ = [
     "LIMIT_TYPES",
@@ -41,10 +41,13 @@ def limit_price(order: OrderRequest) -> Decimal | None:
 
 
 def notional(order: OrderRequest, reference: Decimal | None) -> Decimal | None:
-    """Absolute quote value: volume × (limit price, else the reference price)."""
+    """Absolute quote value: volume × (limit price, else the reference price). A sell is
+    valued at no less than the reference: selling cheap does not make the exposure small."""
     price = limit_price(order)
     if price is None:
         price = reference
+    elif order.side is OrderSide.SELL and reference is not None and reference.is_finite():
+        price = max(price, reference)
     if price is None or not price.is_finite() or not order.volume.is_finite():
         return None
     return abs(order.volume * price)

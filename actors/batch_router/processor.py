@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from typing import Any
 
 from actors.batch_router.client_ids import assign_cl_ord_ids, is_valid_cl_ord_id
 from actors.batch_router.executor import BatchExecution, ExecutionLimits
-from actors.batch_router.outcomes import LOCAL_CATEGORY, OrderSlot, OutcomeBook
+from actors.batch_router.outcomes import (
+    LOCAL_CATEGORY,
+    DecidedOutcome,
+    OrderSlot,
+    OutcomeBook,
+    OutcomeJournal,
+)
 from actors.batch_router.ports import (
     BreakerView,
     Clock,
@@ -83,6 +88,9 @@ class OptimizedBatchProcessor:
         run_id: str = "",
         run_started_ns: int | None = None,
         fence: PlacementFence | None = None,
+        journal: OutcomeJournal | None = None,
+        decided: Sequence[DecidedOutcome] = (),
+        published: Collection[int] = (),
     ) -> BatchCompleted:
         """Run a bus request; ``resume`` is set by the shell when this run of the batch may
         already have sent orders (redelivery, takeover)."""
@@ -96,6 +104,9 @@ class OptimizedBatchProcessor:
             run_id=run_id,
             run_started_ns=run_started_ns,
             fence=fence,
+            journal=journal,
+            decided=decided,
+            published=published,
         )
 
     async def process_batch_orders(
@@ -110,13 +121,19 @@ class OptimizedBatchProcessor:
         run_id: str = "",
         run_started_ns: int | None = None,
         fence: PlacementFence | None = None,
+        journal: OutcomeJournal | None = None,
+        decided: Sequence[DecidedOutcome] = (),
+        published: Collection[int] = (),
     ) -> BatchCompleted:
         """``run_id`` makes the derived ``cl_ord_id`` values unique to this run of the batch id;
         ``run_started_ns`` (default: now) bounds which exchange orders can be this run's;
-        ``fence`` is asked before every placement (see :class:`PlacementFence`)."""
+        ``fence`` is asked before every placement (see :class:`PlacementFence`); ``journal``
+        stores each outcome before it is published, and ``decided`` holds the outcomes a
+        previous run stored: they are final, restored first and never decided again (their
+        events are published again unless ``published`` says they were)."""
         started_ns = self._clock()
         batch_id = batch_id if batch_id is not None else self._new_batch_id()
-        book = OutcomeBook(batch_id, self._sink, self._clock)
+        book = OutcomeBook(batch_id, self._sink, self._clock, journal)
         slots = [
             OrderSlot(index, order, cl_ord_id)
             for index, (order, cl_ord_id) in enumerate(
@@ -133,7 +150,7 @@ class OptimizedBatchProcessor:
             clock=self._clock,
             sleep=self._sleep,
             limits=self._limits(
-                started_ns, deadline_ns, started_ns if run_started_ns is None else run_started_ns
+                deadline_ns, started_ns if run_started_ns is None else run_started_ns
             ),
             validate_only=validate_only,
             fence=fence,
@@ -154,7 +171,10 @@ class OptimizedBatchProcessor:
                 book.record_silently(slot, refusal)
         else:
             if resume and not validate_only:
-                await self._find_existing(slots, execution)
+                await self._restore_decided(slots, book, decided, frozenset(published))
+                await self._find_existing(
+                    [slot for slot in slots if not book.is_decided(slot.index)], execution
+                )
             pending = await self._screen(slots, book, strategy)
             await self._run(strategy, pending, book, execution)
             for slot in slots:
@@ -179,29 +199,40 @@ class OptimizedBatchProcessor:
 
     # -- STAGES ----------------------------------------------------------------------------
 
-    def _limits(
-        self, started_ns: int, deadline_ns: int | None, run_started_ns: int
-    ) -> ExecutionLimits:
-        end_ns = started_ns + int(self._config.batch_timeout * _NS)
+    def _limits(self, deadline_ns: int | None, run_started_ns: int) -> ExecutionLimits:
+        # The timeout runs from when the batch was first taken on, never from a resume.
+        end_ns = run_started_ns + int(self._config.batch_timeout * _NS)
         if deadline_ns is not None:
             end_ns = min(end_ns, deadline_ns)
         return ExecutionLimits(
             end_ns=end_ns, deadline_ns=deadline_ns, run_started_ns=run_started_ns
         )
 
+    async def _restore_decided(
+        self,
+        slots: Sequence[OrderSlot],
+        book: OutcomeBook,
+        decided: Sequence[DecidedOutcome],
+        published: frozenset[int],
+    ) -> None:
+        by_index = {slot.index: slot for slot in slots}
+        for outcome in decided:
+            slot = by_index.get(outcome.event.index)
+            if slot is None or slot.cl_ord_id != outcome.event.cl_ord_id:
+                continue  # not this run's order: never trusted
+            if not book.is_decided(slot.index):
+                await book.restore(slot, outcome, publish=slot.index not in published)
+
     async def _find_existing(self, slots: Sequence[OrderSlot], execution: BatchExecution) -> None:
         """Resume: every order that may have been sent before the crash is looked up first."""
         duplicates = duplicate_cl_ord_ids(slot.cl_ord_id for slot in slots)
-        limit = asyncio.Semaphore(self._config.parallel_limit)
-
-        async def one(slot: OrderSlot) -> None:
-            async with limit:
-                await execution.resume_lookup(slot)
-
-        async with asyncio.TaskGroup() as group:
-            for slot in slots:
-                if slot.cl_ord_id not in duplicates and is_valid_cl_ord_id(slot.cl_ord_id):
-                    group.create_task(one(slot))
+        eligible = [
+            slot
+            for slot in slots
+            if slot.cl_ord_id not in duplicates and is_valid_cl_ord_id(slot.cl_ord_id)
+        ]
+        if eligible:
+            await execution.resume_lookup(eligible)
 
     async def _screen(
         self, slots: Sequence[OrderSlot], book: OutcomeBook, strategy: BatchStrategy

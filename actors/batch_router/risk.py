@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from actors.batch_router.ports import MarketView
-from actors.batch_router.pricing import PRICE2_TYPES, notional
+from actors.batch_router.pricing import PRICE2_TYPES, TRIGGER_TYPES, notional
 from schemas.config import ExecutionConfig
-from schemas.orders import OrderRequest, OrderType
+from schemas.orders import OrderRequest, OrderSide, OrderType
 
 __all__ = ["KILL_SWITCH_REASON", "ExposureBudget", "RiskAssessment", "assess_order"]
 
@@ -30,7 +30,8 @@ def assess_order(
 
     The collar compares a ``limit`` order's price with the reference, and a ``*-limit``
     order's limit price (``price2``) with its own trigger price: a stop far from the market is
-    normal, a limit far from its trigger is a typo.
+    normal, a limit far from its trigger is a typo. A trigger the market has already crossed
+    trades at once, so then its trigger and limit prices are collared against the reference.
     """
     reference = market.reference_price(order.pair)
     if reference is None or not reference.is_finite() or reference <= 0:
@@ -53,19 +54,34 @@ def assess_order(
 
 
 def _collar_problem(order: OrderRequest, reference: Decimal, ratio: Decimal) -> str | None:
+    checks: list[tuple[str, Decimal, Decimal, str]] = []
     if order.order_type is OrderType.LIMIT and order.price is not None:
-        price, base, against = order.price, reference, "reference price"
-    elif order.order_type in PRICE2_TYPES and order.price is not None and order.price2 is not None:
-        price, base, against = order.price2, order.price, "trigger price"
-    else:
-        return None
-    deviation = abs(price - base) / base
-    if deviation <= ratio:
-        return None
-    return (
-        f"risk_price_collar: limit price {price} is {deviation:.4%} from the {against} {base}, "
-        f"beyond execution.price_collar_ratio {ratio}"
-    )
+        checks.append(("limit price", order.price, reference, "reference price"))
+    elif order.order_type in TRIGGER_TYPES and order.price is not None:
+        if order.order_type in PRICE2_TYPES and order.price2 is not None:
+            checks.append(("limit price", order.price2, order.price, "trigger price"))
+        if _triggers_at_once(order, order.price, reference):
+            # Already crossed: it trades now, so every price it carries meets the market.
+            checks.append(("trigger price", order.price, reference, "reference price"))
+            if order.price2 is not None:
+                checks.append(("limit price", order.price2, reference, "reference price"))
+    for what, price, base, against in checks:
+        deviation = abs(price - base) / base
+        if deviation > ratio:
+            return (
+                f"risk_price_collar: {what} {price} is {deviation:.4%} from the {against} "
+                f"{base}, beyond execution.price_collar_ratio {ratio}"
+            )
+    return None
+
+
+def _triggers_at_once(order: OrderRequest, trigger: Decimal, reference: Decimal) -> bool:
+    """A stop triggers when the market reaches it from the side it protects: a sell stop-loss
+    at or above the market (a buy one at or below), a take-profit the other way round."""
+    buy = order.side is OrderSide.BUY
+    if order.order_type in (OrderType.STOP_LOSS, OrderType.STOP_LOSS_LIMIT):
+        return reference >= trigger if buy else reference <= trigger
+    return reference <= trigger if buy else reference >= trigger
 
 
 class ExposureBudget:

@@ -60,6 +60,7 @@ from schemas.events import (
     TradingResumed,
     VolatilityUpdated,
 )
+from schemas.queries import PriceQuery, PriceQueryReply
 
 __all__ = ["BatchRouterActor", "build_actor", "resolve_credentials"]
 
@@ -86,7 +87,7 @@ class BatchRouterActor(Actor):
     config: GalFridayConfig = field(default_factory=GalFridayConfig)
     credentials: Credentials | None = field(default=None, repr=False)
     concurrency: int = 4
-    """Batches handled at once by this process."""
+    """Fresh batches handled at once by this process (as many resumed ones again)."""
     max_deliver: int = 10
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
@@ -106,6 +107,8 @@ class BatchRouterActor(Actor):
         default_factory=dict, init=False, repr=False
     )
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, init=False, repr=False)
+    _fresh_slots: asyncio.Semaphore = field(init=False, repr=False)
+    _resume_slots: asyncio.Semaphore = field(init=False, repr=False)
     _dead_mans_switch_armed: bool = field(default=False, init=False, repr=False)
     _confirming: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
@@ -115,6 +118,8 @@ class BatchRouterActor(Actor):
 
     async def start(self, context: BusContext) -> None:
         await super().start(context)
+        self._fresh_slots = asyncio.Semaphore(self.concurrency)
+        self._resume_slots = asyncio.Semaphore(self.concurrency)
         execution = self.config.execution
         self._call_id_prefix = f"{self.name}:{os.getpid()}:{context.clock()}"
         await self._hold_api_key(context)
@@ -129,7 +134,7 @@ class BatchRouterActor(Actor):
         registry = await self._load_pairs(self._client)
         self._client.pairs = registry
         staleness_ns = int(self.config.market_data.staleness_threshold_seconds * _NS)
-        self._market = BusMarketView(context.clock, staleness_ns)
+        self._market = BusMarketView(context.clock, staleness_ns, execution.volatility_timeframe)
         self._verdicts = BusVerdictSource(context, execution.verdict_timeout_s)
         await self.refresh_state()
         self._processor = OptimizedBatchProcessor(
@@ -323,7 +328,7 @@ class BatchRouterActor(Actor):
                     ack_wait_s=self.config.execution.batch_ack_wait_s,
                     backoff_s=(1.0, 5.0, 15.0),
                 ),
-                concurrency=self.concurrency,
+                concurrency=2 * self.concurrency,  # fresh slots + resume slots
             ),
             Subscription(subjects.price_all(), (PriceUpdated,)),
             Subscription(subjects.stale_all(), (PriceStale, PriceRecovered)),
@@ -340,6 +345,36 @@ class BatchRouterActor(Actor):
             # Redelivered while this process still works on it: finish that one, then ack.
             await asyncio.shield(running)
             return
+        # Resumed batches have their own slots: a backlog of them never blocks fresh batches.
+        slots = self._resume_slots if delivery.redelivered else self._fresh_slots
+        async with slots:
+            await self._warm_up(event)
+            await self._handle_batch(event, delivery)
+
+    async def _warm_up(self, event: OrderBatchRequested) -> None:
+        """Prices the batch needs but this process has not seen yet (just started) are asked
+        of the market-data actor first, so risk checks do not fail for want of a reference."""
+        market = self.market
+        missing = sorted({o.pair for o in event.orders if market.reference_price(o.pair) is None})
+        if missing:
+            async with asyncio.TaskGroup() as group:
+                for pair in missing:
+                    group.create_task(self._query_price(pair))
+
+    async def _query_price(self, pair: str) -> None:
+        try:
+            reply = await self.context.request(
+                self.context.subjects.price_query(),
+                PriceQuery(pair=pair),
+                self.config.execution.verdict_timeout_s,
+            )
+        except Exception as e:  # no market-data actor answering: risk checks decide
+            _log.warning("price.warm_up_failed pair=%s error=%r", pair, e)
+            return
+        if isinstance(reply, PriceQueryReply) and reply.quote is not None and not reply.stale:
+            self.market.on_price(reply.quote, age_ns=reply.age_ns or 0)
+
+    async def _handle_batch(self, event: OrderBatchRequested, delivery: Delivery) -> None:
         if event.validate_only:  # places nothing: no run to fence, the id stays free
             completed = await self._run_batch(
                 event, self.processor.process(event, resume=delivery.redelivered)
@@ -411,6 +446,9 @@ class BatchRouterActor(Actor):
                     run_id=record.run_id,
                     run_started_ns=record.started_ns,
                     fence=lease,
+                    journal=lease,
+                    decided=record.outcomes,
+                    published=record.published,
                 ),
             )
         except BaseException as e:

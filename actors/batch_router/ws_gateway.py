@@ -62,6 +62,9 @@ class WsOrderGateway:
     async def find_order(self, lookup: OrderLookup) -> LookupResult:
         return await self._rest.find_order(lookup)
 
+    async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        return await self._rest.find_orders(lookups)
+
     async def add_order(
         self,
         order: OrderRequest,

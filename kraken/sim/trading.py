@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from kraken.sim.errors import (
@@ -233,6 +234,16 @@ def closed_orders(exchange: SimExchange, account: Account, params: Mapping[str, 
         if order.account == account.key and not order.is_open
     ]
     closed = _filtered(closed, params)
+    start_text = text_param(params.get("start"))
+    if start_text is not None:
+        # Kraken's default ``closetime=both``: opened or closed after ``start`` (exclusive).
+        try:
+            start_ns = int(Decimal(start_text) * NANOS_PER_SECOND)
+        except (InvalidOperation, ValueError):
+            raise SimError(invalid_arguments("start")) from None
+        closed = [
+            order for order in closed if max(order.opentm_ns, order.closetm_ns or 0) > start_ns
+        ]
     closed.sort(key=lambda order: order.closetm_ns or 0, reverse=True)
     offset_text = text_param(params.get("ofs")) or "0"
     if not offset_text.isdigit():

@@ -15,10 +15,12 @@ from bench import (
     breakers,
     bus_throughput,
     order_latency,
+    recovery,
     replay,
     run_all,
     sim_market,
 )
+from tests.support.process_stack import REPO_ROOT
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
 
@@ -76,3 +78,10 @@ def test_run_all_prints_one_table_and_writes_the_json(tmp_path: Path) -> None:
     figures = document["benches"]["retries"]
     assert figures["transient_failed_orders_retries_off"] > 0
     assert "transient_fewer_failed_pct" in run_all.table(document["benches"])
+
+
+def test_recovery_measures_a_run_with_and_without_a_kill() -> None:
+    runs = asyncio.run(recovery.compare({"after": REPO_ROOT}, batches=2, orders=3))
+    assert [run.label for run in runs] == ["after-nokill", "after-kill"]
+    assert all(run.terminal == 2 for run in runs)
+    assert all(run.seconds > 0 for run in runs)

@@ -4,6 +4,7 @@ the takeover wait (time injected; the KV is real)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from decimal import Decimal
 
 import nats
 import pytest
@@ -11,10 +12,12 @@ import pytest_asyncio
 from nats.js.kv import KeyValue
 
 from actors.batch_router.batch_claims import BatchClaims, ClaimKind
+from actors.batch_router.outcomes import DecidedOutcome
 from actors.batch_router.ports import OwnershipLost
 from bus.clock import ManualClock
 from bus.jetstream import ensure_key_value
 from schemas import GalFridayConfig
+from schemas.events import OrderRejected
 
 pytestmark = pytest.mark.nats
 
@@ -162,3 +165,30 @@ async def test_a_claim_of_a_known_batch_id_still_reads_the_record(store: KeyValu
     await claims_of(store, "a", clock).claim("known", stream_seq=1)
     again = await claims_of(store, "b", clock).claim("known", stream_seq=2)
     assert again.kind is ClaimKind.DUPLICATE
+
+
+async def test_decided_outcomes_are_stored_and_handed_to_the_resuming_router(
+    store: KeyValue,
+) -> None:
+    """Outcomes stored by the owner before publishing come back with the takeover claim."""
+    clock = ManualClock()
+    owner_a = await claims_of(store, "a", clock).claim("kept", stream_seq=5)
+    assert owner_a.lease is not None
+    rejected = OrderRejected(
+        ts_event=1,
+        ts_init=1,
+        batch_id="kept",
+        index=0,
+        pair="BTC/USD",
+        cl_ord_id="c0",
+        reason="insufficient_funds",
+        category="insufficient_funds",
+    )
+    await owner_a.lease.store(DecidedOutcome(event=rejected, notional=Decimal("10")))
+    owner_a.lease.published(0)
+    await owner_a.lease.confirm()  # the next write notes that the event is on the bus
+    clock.advance(LEASE_S + 1)  # A died: its lease ran out
+    owner_b = await claims_of(store, "b", clock).claim("kept", stream_seq=5)
+    assert owner_b.kind is ClaimKind.RESUME
+    assert owner_b.record.outcomes == (DecidedOutcome(event=rejected, notional=Decimal("10")),)
+    assert owner_b.record.published == (0,)

@@ -581,6 +581,9 @@ async def test_router_killed_mid_batch_resumes_without_losing_or_duplicating_ord
     assert len(ids) == total
     assert set(ids.values()) == {1}
     assert completed.placed == total
-    # The restarted router found the orders sent before the kill instead of sending them again.
-    assert any(placed.reconciled for placed in observer.of_type(OrderPlaced))
+    # The restarted router took the orders sent before the kill from their stored outcomes (or
+    # found them) instead of sending them again: each reported with its one exchange txid.
+    txids = {entry.cl_ord_id: entry.txid for entry in sim.exchange.ledger()}
+    reported = {(placed.cl_ord_id, placed.txid) for placed in observer.of_type(OrderPlaced)}
+    assert reported == set(txids.items())
     assert await _stored_completions(client, subjects) == 1

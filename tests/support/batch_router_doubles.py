@@ -186,11 +186,17 @@ class ExchangeDouble:
         )
         return BatchPlacementReply(entries=entries)
 
-    async def find_order(self, lookup: OrderLookup) -> LookupResult:
+    async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        """One call for many orders (recorded as ``find_orders``, and per order as
+        ``find_order`` so scripts and counts stay per order)."""
+        self.calls.append(("find_orders", tuple(lookup.cl_ord_id for lookup in lookups)))
+        await asyncio.sleep(0)
+        return {lookup.cl_ord_id: self._find_one(lookup) for lookup in lookups}
+
+    def _find_one(self, lookup: OrderLookup) -> LookupResult:
         cl_ord_id = lookup.cl_ord_id
         self.lookups.append(lookup)
         self.calls.append(("find_order", (cl_ord_id,)))
-        await asyncio.sleep(0)
         step = self._next(self.lookup_scripts.get(cl_ord_id), default="real")
         if step == "fail":
             return LookupResult(found=False, lookup_failed=True)

@@ -41,6 +41,8 @@ class ProcessStack:
     """Extra environment per actor (e.g. its own ``GF_NATS_USER``/``GF_NATS_PASSWORD``)."""
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     killed: set[str] = field(default_factory=set)
+    code_dir: Path = REPO_ROOT
+    """Which checkout the actors run from (a benchmark compares two revisions)."""
     _logs: list[BinaryIO] = field(default_factory=list)
 
     @property
@@ -78,7 +80,7 @@ class ProcessStack:
         self._logs.append(log)
         self.processes[key] = process = subprocess.Popen(
             [sys.executable, "-m", "actors.cli.main", "actor", actor],
-            cwd=REPO_ROOT,
+            cwd=self.code_dir,
             env={**env, **self.env_by_actor.get(actor, {})},
             stdout=log,
             stderr=subprocess.STDOUT,

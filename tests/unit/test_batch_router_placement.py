@@ -133,7 +133,7 @@ async def test_every_placement_carries_a_short_deadline() -> None:
 
 async def test_lookup_names_pair_side_volume_and_the_run_start() -> None:
     """Reconciliation asks for the order of this request, opened after this run started."""
-    router = make_router()
+    router = make_router(ExecutionConfig(batch_timeout=120.0))  # the run began 30 s ago
     cl_ord_id = derive_cl_ord_id("p-match", 0, "run-2")
     router.exchange.script(cl_ord_id, "unknown_placed")
     run_started = START_NS - 30 * _S
