@@ -178,6 +178,22 @@ def spawn_actor(
         )
 
 
+@contextlib.asynccontextmanager
+async def classifier_and_router(
+    config_path: Path, workdir: Path, client: Client, subjects: Subjects
+) -> AsyncIterator[subprocess.Popen[bytes]]:
+    """An error classifier and one router, serving; both stopped afterwards. Yields the router."""
+    classifier = spawn_classifier(config_path, workdir / "classifier.log")
+    router = spawn_router(config_path, workdir / "router.log")
+    try:
+        await wait_until_serving(client, subjects, "error-classifier")
+        await wait_until_serving(client, subjects)
+        yield router
+    finally:
+        stop(router)
+        stop(classifier)
+
+
 def stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         process.terminate()
