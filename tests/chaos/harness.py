@@ -194,11 +194,11 @@ async def classifier_and_router(
         stop(classifier)
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], grace_s: float = 15.0) -> None:
     if process.poll() is None:
         process.terminate()
         try:
-            process.wait(timeout=15)
+            process.wait(timeout=grace_s)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
@@ -255,7 +255,11 @@ async def wait_for_terminal(
     would miss what is published while a subscriber's connection is down)."""
     async with asyncio.timeout(timeout):
         while True:
-            if set(terminal_batch_ids(await stored_events(client, subjects))) >= set(batch_ids):
+            try:
+                stored = await stored_events(client, subjects, timeout=5.0)
+            except Exception:  # the server is down or restarting: look again
+                stored = []
+            if set(terminal_batch_ids(stored)) >= set(batch_ids):
                 return
             await asyncio.sleep(0.5)
 
