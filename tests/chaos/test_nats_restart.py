@@ -3,7 +3,7 @@ and started again on the same port with its JetStream store (streams, consumers,
 router loses its bus mid-batch each time: it must stop placing while it cannot prove it owns a
 batch, reconnect, and finish every batch with every market order placed exactly once.
 
-``GF_CHAOS_BATCHES`` / ``GF_CHAOS_ORDERS`` / ``GF_CHAOS_KILLS`` size it.
+``GF_CHAOS_BATCHES`` / ``GF_CHAOS_ORDERS`` / ``GF_CHAOS_NATS_KILLS`` size it.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim, pytest.mark.timeout(1800)]
 
-KILLS = int(os.environ.get("GF_CHAOS_KILLS", "2"))
+KILLS = int(os.environ.get("GF_CHAOS_NATS_KILLS", "1"))
 DOWN_S = 1.0
 
 

@@ -54,7 +54,7 @@ pytestmark = [pytest.mark.nats, pytest.mark.sim, pytest.mark.timeout(1800)]
 
 SECOND_KEY = "desk-1b-second-router"
 SECOND_SECRET = base64.b64encode(b"second-router-same-account".ljust(64, b"z")).decode()
-ACK_WAIT_S = 3.0
+ACK_WAIT_S = 2.0
 HELD_MS = 1500.0
 
 
@@ -120,7 +120,7 @@ async def test_stalled_router_and_takeover_place_every_order_exactly_once(
             proxy.thaw()
             if second is not None:
                 stop(second)
-            stop(first, grace_s=5.0)
+            stop(first, grace_s=3.0)
     events = await stored_events(client, subjects)
     verdict = judge("stalled router + takeover", sim, events, dict.fromkeys(batch_ids, ORDERS))
     # A resumed order is reported again (same msg id, same txid): harmless. Two txids for one
