@@ -51,6 +51,7 @@ from schemas.events import (
     OrderFailed,
     OrderOutcome,
     OrderPlaced,
+    OrderRejected,
 )
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 
@@ -292,13 +293,16 @@ class Verdict:
     misreported: list[str] = field(default_factory=list)
     """Reported placed, but not on the exchange."""
     terminal_events: dict[str, int] = field(default_factory=dict)
+    contradicted: list[str] = field(default_factory=list)
+    """Orders whose stored trail says both placed and failed/rejected."""
     failures: Counter[str] = field(default_factory=Counter)
 
     def line(self) -> str:
         return (
             f"chaos {self.scenario}: intended={self.intended} placed={self.placed} "
             f"duplicated={self.duplicated} lost={self.lost} unreported={len(self.unreported)} "
-            f"misreported={len(self.misreported)} failures={dict(self.failures)}"
+            f"misreported={len(self.misreported)} contradicted={len(self.contradicted)} "
+            f"failures={dict(self.failures)}"
         )
 
     def lost_only_to_the_proven_absent_bug(self) -> bool:
@@ -312,6 +316,16 @@ class Verdict:
         assert self.unreported == [], self.line()
         assert self.misreported == [], self.line()
         assert self.terminal_events == dict.fromkeys(batch_ids, 1), self.line()
+        assert self.contradicted == [], self.line()
+
+
+def _contradicted(events: Sequence[AnyEvent]) -> list[str]:
+    outcomes: dict[tuple[str, int], set[str]] = {}
+    for e in events:
+        if isinstance(e, OrderPlaced | OrderFailed | OrderRejected):
+            outcomes.setdefault((e.batch_id, e.index), set()).add(type(e).__name__)
+    mixed = {order: kinds for order, kinds in outcomes.items() if len(kinds) > 1}
+    return sorted(f"{b}:{i} {sorted(kinds)}" for (b, i), kinds in mixed.items())
 
 
 def judge(
@@ -345,6 +359,7 @@ def judge(
         ),
         misreported=sorted(cl_ord_id for cl_ord_id in reported if cl_ord_id not in on_exchange),
         terminal_events=dict(terminal_batch_ids(events)),
+        contradicted=_contradicted(events),
         failures=Counter(
             f"{e.reason}: {e.detail} {e.errors}" for e in events if isinstance(e, OrderFailed)
         ),
