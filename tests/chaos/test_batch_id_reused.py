@@ -24,12 +24,10 @@ from tests.chaos.harness import (
     ORDERS,
     batch,
     chaos_sim,
+    classifier_and_router,
     judge,
-    spawn_router,
-    stop,
     stored_events,
     submit,
-    wait_until_serving,
     write_router_config,
 )
 
@@ -59,9 +57,7 @@ async def test_batch_id_submitted_after_the_dedup_window_is_rejected_and_sends_n
         tmp_path / "router.yaml", nats_url=bus_config.nats.url, root=subjects.root, sim=sim
     )
     batch_ids = [f"again-{n}" for n in range(BATCHES)]
-    router = spawn_router(config, tmp_path / "router.log")
-    try:
-        await wait_until_serving(client, subjects)
+    async with classifier_and_router(config, tmp_path, client, subjects):
         await _shorten_duplicate_window(client, subjects)
         first_seqs = [await submit(client, subjects, batch(b, ORDERS)) for b in batch_ids]
         events: list[object] = []
@@ -72,7 +68,7 @@ async def test_batch_id_submitted_after_the_dedup_window_is_rejected_and_sends_n
         def completed() -> set[str]:
             return {e.batch_id for e in events if isinstance(e, BatchCompleted)}
 
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(60 + 5 * BATCHES):
             while completed() < set(batch_ids):
                 await asyncio.sleep(0.3)
                 await refresh()
@@ -85,12 +81,10 @@ async def test_batch_id_submitted_after_the_dedup_window_is_rejected_and_sends_n
         def rejected() -> dict[str, str]:
             return {e.batch_id: e.reason for e in events if isinstance(e, BatchRejected)}
 
-        async with asyncio.timeout(60):
+        async with asyncio.timeout(60 + 5 * BATCHES):
             while set(rejected()) < set(batch_ids):
                 await asyncio.sleep(0.3)
                 await refresh()
-    finally:
-        stop(router)
     assert all(reason.startswith("duplicate_batch_id") for reason in rejected().values())
     assert len(sim.exchange.ledger()) == placed_before
     assert sim.exchange.request_counts().get("AddOrder", 0) == calls_before  # nothing sent

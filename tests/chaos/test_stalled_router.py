@@ -124,7 +124,10 @@ async def test_stalled_router_and_takeover_place_every_order_exactly_once(
                 stop(second)
             stop(first, grace_s=3.0)
     events = await stored_events(client, subjects)
-    verdict = judge("stalled router + takeover", sim, events, dict.fromkeys(batch_ids, ORDERS))
+    calls = await stored_events(client, subjects, "kraken")
+    verdict = judge(
+        "stalled router + takeover", sim, events, dict.fromkeys(batch_ids, ORDERS), calls
+    )
     # A resumed order is reported again (same msg id, same txid): harmless. Two txids for one
     # order would be a second placement that the stream's msg-id dedup hid from the audit trail.
     txids = defaultdict(set)
