@@ -58,8 +58,6 @@ from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BATCHES = int(os.environ.get("GF_CHAOS_BATCHES", "3"))
 ORDERS = int(os.environ.get("GF_CHAOS_ORDERS", "5"))
-
-
 PROVEN_ABSENT_NOT_REPLACED = (
     "router bug: a placement whose answer was lost and that reconciliation then proves absent "
     "(deadline + margin passed) is failed with retries_exhausted instead of being placed again: "
@@ -68,11 +66,6 @@ PROVEN_ABSENT_NOT_REPLACED = (
     "'reconcile first, no retry'"
 )
 _THAT_BUGS_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
-
-
-def scaled(small: int, env: str = "GF_CHAOS_BATCHES", default: int = 3) -> int:
-    """``small`` in CI, grown in proportion when ``make chaos`` raises the size."""
-    return max(small, small * int(os.environ.get(env, str(default))) // default)
 
 
 @contextlib.asynccontextmanager
