@@ -65,7 +65,14 @@ PROVEN_ABSENT_NOT_REPLACED = (
     "after reconciling, and the classifier's verdict for an outcome-unknown placement is always "
     "'reconcile first, no retry'"
 )
-_THAT_BUGS_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
+DEADLINE_BEFORE_SEND_LOCK = (
+    "router bug: the placement deadline is stamped (BatchExecution._call_deadline) before the "
+    "call waits on the per-key send lock, which kraken/rest.py _send_private holds for a whole "
+    "request; orders queued behind a slow call reach Kraken past their deadline, are refused "
+    "'EService:Deadline elapsed' again and again, and fail once their retries run out"
+)
+_PROVEN_ABSENT_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
+DEADLINE_ELAPSED = "EService:Deadline elapsed"
 
 
 @contextlib.asynccontextmanager
@@ -298,10 +305,20 @@ class Verdict:
             f"failures={dict(self.failures)}"
         )
 
-    def lost_only_to_the_proven_absent_bug(self) -> bool:
-        """Every lost order is one the router proved absent and then did not place again."""
-        known = sum(n for detail, n in self.failures.items() if _THAT_BUGS_DETAIL in detail)
-        return 0 < self.lost == known == self.failures.total()
+    def known_bugs_behind_losses(self) -> list[str]:
+        """The known router bugs that explain every lost order (empty: some loss is unexplained,
+        or none was lost). Each lost order was reported failed for one of them."""
+        if self.lost == 0 or self.lost != self.failures.total():
+            return []
+        bugs = set()
+        for detail in self.failures:
+            if _PROVEN_ABSENT_DETAIL in detail:
+                bugs.add(PROVEN_ABSENT_NOT_REPLACED)
+            elif DEADLINE_ELAPSED in detail:
+                bugs.add(DEADLINE_BEFORE_SEND_LOCK)
+            else:
+                return []
+        return sorted(bugs)
 
     def assert_exactly_once(self, batch_ids: Sequence[str]) -> None:
         assert self.duplicated == 0, self.line()

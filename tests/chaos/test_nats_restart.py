@@ -95,7 +95,12 @@ async def test_nats_server_killed_and_restarted_mid_run_places_every_order_once(
             server.kill()
             await asyncio.sleep(DOWN_S)
             server.start()
-        await wait_for_terminal(own_client, subjects, batch_ids, timeout=120 + 10 * BATCHES)
+        # Each restart makes the router look up the orders of its in-flight batches (up to 4),
+        # one rate-limited REST look-up per order (~2 s each on a pro key): allow for that.
+        resume_s = KILLS * 4 * ORDERS * 3
+        await wait_for_terminal(
+            own_client, subjects, batch_ids, timeout=120 + 10 * BATCHES + resume_s
+        )
         assert router.poll() is None  # it rode out the restarts
     finally:
         stop(router)
