@@ -42,7 +42,8 @@ fuzz: $(STAMP)
 ## the chaos suite at full size (CI runs it small inside `make test`); sizes via env vars
 chaos: $(STAMP)
 	GF_CHAOS_BATCHES=$${GF_CHAOS_BATCHES:-100} GF_CHAOS_ORDERS=$${GF_CHAOS_ORDERS:-20} \
-	GF_CHAOS_KILLS=$${GF_CHAOS_KILLS:-10} $(BIN)/pytest -q -s tests/chaos
+	GF_CHAOS_KILLS=$${GF_CHAOS_KILLS:-10} GF_CHAOS_NATS_KILLS=$${GF_CHAOS_NATS_KILLS:-3} \
+	$(BIN)/pytest -q -s tests/chaos
 
 ## the simulated Kraken exchange alone, on port 8900
 sim: $(STAMP)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import string
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -133,7 +133,10 @@ class SimExchange:
         step_volatility: float = 0.0005,
         book_profile: BookProfile | None = None,
         extra_accounts: Sequence[tuple[ApiCredential, KrakenTier, dict[str, Decimal] | None]] = (),
+        shared_keys: Mapping[str, str] | None = None,
     ) -> None:
+        """``shared_keys``: API key -> the key of the account it trades for (several keys on
+        one account: each has its own nonces, the account's orders and balances are shared)."""
         self.seed = seed
         self.book_profile = book_profile or BookProfile()
         self.clock = clock
@@ -143,6 +146,11 @@ class SimExchange:
         self._setups = {
             credential.key: (tier, balances) for credential, tier, balances in extra_accounts
         }
+        self._shared_keys = dict(shared_keys or {})
+        known = {credential.key for credential in self._credentials}
+        for key, owner in self._shared_keys.items():
+            if owner not in known or owner in self._shared_keys or key not in known:
+                raise ValueError(f"API key {key!r}: account_of {owner!r} is not an account's key")
         self._initial_balances = dict(balances or DEFAULT_BALANCES)
         self._step_volatility = step_volatility
         self.feeds: list[MarketFeed] = []
@@ -172,8 +180,12 @@ class SimExchange:
         self.system_status = "online"
         self.pair_status = {spec.pair_id: spec.status for spec in PAIRS}
         self.accounts = {
-            credential.key: self._new_account(credential) for credential in self._credentials
+            credential.key: self._new_account(credential)
+            for credential in self._credentials
+            if credential.key not in self._shared_keys
         }
+        for key, owner in self._shared_keys.items():
+            self.accounts[key] = self.accounts[owner]
         self.orders: dict[str, SimOrder] = {}
         # Open orders only, in placement order: what matching and holds iterate over.
         self._open: dict[str, SimOrder] = {}

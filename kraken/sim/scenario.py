@@ -5,6 +5,7 @@ A scenario is YAML or JSON::
     seed: 11                     # optional, overrides the sim's seed
     accounts:                    # optional API keys besides the default one
       - {key: desk-2, secret: <base64>, tier: pro, balances: {ZUSD: "5000"}, nonce_window: 0}
+      - {key: desk-1b, secret: <base64>, account_of: <default key>}  # a 2nd key, same account
     prices: {XBTUSD: "95000"}    # optional starting prices
     faults:                      # windows count from when the fault is added (file: start)
       - {kind: outage, endpoints: [AddOrder], response: http, http_status: 503, calls: 2}
@@ -199,10 +200,16 @@ TimelineEvent = StatusChange | WsDisconnect | WsSilence
 
 
 class AccountSetup(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One more API key: its own secret, balances, nonce state, REST counter and tier."""
+    """One more API key: its own secret, balances, nonce state, REST counter and tier.
+
+    ``account_of`` (the key of the default account or of an earlier setup) makes it another API
+    key of that account instead, as on Kraken: its own secret and nonces, the account's orders,
+    balances and limits (``tier`` and ``balances`` are then the account's, these are ignored).
+    """
 
     key: Annotated[str, msgspec.Meta(min_length=1)]
     secret: Annotated[str, msgspec.Meta(min_length=1)]
+    account_of: str | None = None
     tier: Literal["starter", "intermediate", "pro"] = "starter"
     balances: dict[str, Decimal] | None = None
     nonce_window: Annotated[int, msgspec.Meta(ge=0)] = 0

@@ -81,6 +81,11 @@ def build_exchange(options: SimOptions) -> SimExchange:
             )
             for setup in scenario.accounts
         ],
+        shared_keys={
+            setup.key: setup.account_of
+            for setup in scenario.accounts
+            if setup.account_of is not None
+        },
     )
     for pair, price in scenario.prices.items():
         exchange.set_price(pair, price)

@@ -10,6 +10,7 @@ import contextlib
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
@@ -18,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NatsServer", "nats_server_binary", "running_nats_server"]
+__all__ = ["NatsServer", "RestartableNatsServer", "nats_server_binary", "running_nats_server"]
 
 _LISTENING = re.compile(r"Listening for client connections on (\S+):(\d+)")
 
@@ -74,6 +75,52 @@ def running_nats_server(
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class RestartableNatsServer:
+    """A server on a fixed port and store dir, so that a test can kill it (SIGKILL) and start it
+    again with its JetStream state, at the same address its clients reconnect to."""
+
+    def __init__(self, workdir: Path, startup_timeout_s: float = 30.0) -> None:
+        self.workdir = workdir
+        self.store_dir = workdir / "store"
+        self.port = _free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self.starts = 0
+        self._timeout_s = startup_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.starts += 1
+        log_path = self.workdir / f"server-{self.starts}.log"  # a fresh log: ready is this run's
+        command = [nats_server_binary(), "-js", "-a", "127.0.0.1", "-p", str(self.port)]
+        command += ["-sd", str(self.store_dir), "-l", str(log_path)]
+        self.process = subprocess.Popen(
+            command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_until_ready(self.process, log_path, self._timeout_s)
+
+    def kill(self) -> None:
+        """SIGKILL: no flush, no goodbye to clients."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
 
 
 def _wait_until_ready(process: subprocess.Popen[bytes], log_path: Path, timeout_s: float) -> str:
