@@ -21,7 +21,6 @@ from kraken.sim import LateLandingFault, RunningSim
 from schemas import GalFridayConfig
 from tests.chaos.harness import (
     ORDERS,
-    PROVEN_ABSENT_NOT_REPLACED,
     batch,
     chaos_sim,
     classifier_and_router,
@@ -85,7 +84,6 @@ async def test_order_landing_late_within_its_deadline_is_found_not_placed_again(
     await _run_with_one_late_order(DEADLINE_S - 1.0, bus_config, sim, client, tmp_path)
 
 
-@pytest.mark.xfail(strict=True, reason=PROVEN_ABSENT_NOT_REPLACED)
 async def test_order_refused_past_its_deadline_is_placed_again_once(
     bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:

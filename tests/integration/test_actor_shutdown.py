@@ -61,4 +61,6 @@ def test_ctrl_c_during_start_up_exits_130_without_a_traceback(
             process.kill()
             process.communicate()
     assert b"Traceback" not in err, err.decode(errors="replace")
-    assert process.returncode == 130
+    # Killed by SIGINT before Python took it over (an early delay on a loaded machine) is what
+    # a shell also reports as 130; anything else is a failure.
+    assert process.returncode in (130, -signal.SIGINT)
