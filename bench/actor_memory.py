@@ -14,7 +14,6 @@ import sys
 import tempfile
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -22,8 +21,7 @@ import nats
 from bus import encode
 from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import SimOptions, running_sim
-from schemas.events import OrderBatchRequested
-from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
+from tests.support.market_orders import market_batch
 from tests.support.nats_server import running_nats_server
 from tests.support.process_stack import ACTOR_NAMES, ProcessStack
 
@@ -54,20 +52,6 @@ def holiday_library_cost_mib() -> tuple[float, float]:
     return _child_peak_rss_kib(base) / 1024, _child_peak_rss_kib(with_library) / 1024
 
 
-def _batch(n: int) -> OrderBatchRequested:
-    now = time.time_ns()
-    order = OrderRequest(
-        pair="BTC/USD", side=OrderSide.BUY, order_type=OrderType.MARKET, volume=Decimal("0.0001")
-    )
-    return OrderBatchRequested(
-        ts_event=now,
-        ts_init=now,
-        batch_id=f"mem-{n}",
-        orders=(order,),
-        strategy=BatchStrategy.SEQUENTIAL,
-    )
-
-
 async def measure(seconds: float) -> dict[str, float]:
     with running_nats_server() as server, tempfile.TemporaryDirectory() as tmp:
         async with running_sim(SimOptions()) as sim:
@@ -80,7 +64,7 @@ async def measure(seconds: float) -> dict[str, float]:
                 end = time.monotonic() + seconds
                 n = 0
                 while time.monotonic() < end:
-                    batch = _batch(n)
+                    batch = market_batch(f"mem-{n}")
                     await js.publish(
                         stack.subjects.batch_requested(),
                         encode(batch),

@@ -28,7 +28,6 @@ from decimal import Decimal
 from pathlib import Path
 
 import nats
-from nats.aio.client import Client
 from nats.aio.msg import Msg
 
 from bus import EVENTS, Subjects, encode
@@ -43,11 +42,10 @@ from kraken.sim import (
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
-    OrderBatchRequested,
     OrderFailed,
     OrderOutcome,
 )
-from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
+from tests.support.market_orders import market_batch
 from tests.support.nats_server import running_nats_server
 from tests.support.process_stack import REPO_ROOT, ProcessStack
 from tests.support.waiting import eventually
@@ -79,20 +77,6 @@ class Run:
         if not ordered:
             return float("nan")
         return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def _batch(batch_id: str, orders: int) -> OrderBatchRequested:
-    now = time.time_ns()
-    order = OrderRequest(
-        pair="BTC/USD", side=OrderSide.BUY, order_type=OrderType.MARKET, volume=Decimal("0.0001")
-    )
-    return OrderBatchRequested(
-        ts_event=now,
-        ts_init=now,
-        batch_id=batch_id,
-        orders=(order,) * orders,
-        strategy=BatchStrategy.SEQUENTIAL,
-    )
 
 
 async def measure(
@@ -160,14 +144,14 @@ async def measure(
             stack.start()
             try:
                 await stack.wait_healthy(client)
-                await _wait_priced(stack, client)
+                await stack.wait_until_priced(client)
                 js = client.jetstream()
                 ids = [f"{label}-{n}" for n in range(batches)]
                 started = time.monotonic()
                 for batch_id in ids:
                     await js.publish(
                         subjects.batch_requested(),
-                        encode(_batch(batch_id, orders)),
+                        encode(market_batch(batch_id, orders)),
                         headers={MSG_ID_HEADER: batch_id},
                     )
                 if kill:
@@ -215,16 +199,6 @@ async def measure(
                     if isinstance(event, BatchCompleted)
                 ),
             )
-
-
-async def _wait_priced(stack: ProcessStack, client: Client, timeout_s: float = 60.0) -> None:
-    """Until the router has a price (the no-kill run must not lose orders to a cold start)."""
-    async with asyncio.timeout(timeout_s):
-        while True:
-            health = await stack.health(client, "batch-router")
-            if health is not None and health.get("pairs_priced", 0) >= 1:
-                return
-            await asyncio.sleep(0.2)
 
 
 @contextlib.contextmanager

@@ -9,10 +9,8 @@ answering afterwards.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from collections.abc import AsyncIterator, Iterator
-from decimal import Decimal
 from pathlib import Path
 
 import nats
@@ -23,8 +21,7 @@ from nats.aio.client import Client
 from bus import Subjects, encode
 from bus.jetstream import MSG_ID_HEADER, ensure_topology
 from kraken.sim import RunningSim, SimOptions, running_sim
-from schemas import OrderBatchRequested
-from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
+from tests.support.market_orders import market_batch
 from tests.support.nats_cluster import NatsCluster, running_nats_cluster
 from tests.support.process_stack import ACTOR_NAMES, ProcessStack
 from tests.support.waiting import eventually
@@ -84,24 +81,6 @@ async def stack(
         running.stop()
 
 
-def _batch(batch_id: str) -> OrderBatchRequested:
-    order = OrderRequest(
-        pair="BTC/USD",
-        side=OrderSide.BUY,
-        order_type=OrderType.MARKET,
-        volume=Decimal("0.0001"),
-        cl_ord_id=batch_id,
-    )
-    now = time.time_ns()
-    return OrderBatchRequested(
-        ts_event=now,
-        ts_init=now,
-        batch_id=batch_id,
-        orders=(order,),
-        strategy=BatchStrategy.SEQUENTIAL,
-    )
-
-
 async def _submit_until_stored(client: Client, subjects: Subjects, batch_id: str) -> None:
     """Publish with the batch id as msg id until a PubAck comes back: during a leader election
     the ack may be lost, and the repeat is harmless (the stream drops duplicates)."""
@@ -110,7 +89,7 @@ async def _submit_until_stored(client: Client, subjects: Subjects, batch_id: str
             try:
                 await client.jetstream().publish(
                     subjects.batch_requested(),
-                    encode(_batch(batch_id)),
+                    encode(market_batch(batch_id, cl_ord_id=batch_id)),
                     headers={MSG_ID_HEADER: batch_id},
                     timeout=2,
                 )
@@ -119,20 +98,11 @@ async def _submit_until_stored(client: Client, subjects: Subjects, batch_id: str
                 await asyncio.sleep(0.2)
 
 
-async def _wait_for_prices(stack: ProcessStack, client: Client) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            health = await stack.health(client, "batch-router") or {}
-            if health.get("pairs_priced", 0) >= 1 and not health.get("stale_pairs"):
-                return
-            await asyncio.sleep(0.2)
-
-
 async def test_killing_the_orders_stream_leader_loses_and_duplicates_no_order(
     stack: ProcessStack, cluster: NatsCluster, sim: RunningSim, client: Client
 ) -> None:
     subjects = stack.subjects
-    await _wait_for_prices(stack, client)
+    await stack.wait_until_priced(client)
     expected = [f"cl-{i:02d}" for i in range(BATCHES)]
     killed = ""
     for index, batch_id in enumerate(expected):

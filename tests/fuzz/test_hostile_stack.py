@@ -15,7 +15,6 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import AsyncIterator
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -28,8 +27,8 @@ from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import RunningSim, SimOptions, running_sim
 from schemas import GalFridayConfig
 from schemas.events import BatchCompleted, BatchRejected, EventDeadLettered, OrderBatchRequested
-from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.fuzz.payloads import HOSTILE_CL_ORD_PREFIX, Hostile, dlq_key, hostile_messages
+from tests.support.market_orders import market_batch
 from tests.support.process_stack import ACTOR_NAMES, ProcessStack
 from tests.support.waiting import eventually
 
@@ -70,21 +69,7 @@ class Watch:
 
 
 def legit_batch(batch_id: str) -> OrderBatchRequested:
-    order = OrderRequest(
-        pair="BTC/USD",
-        side=OrderSide.BUY,
-        order_type=OrderType.MARKET,
-        volume=Decimal("0.0001"),
-        cl_ord_id=batch_id,
-    )
-    now = time.time_ns()
-    return OrderBatchRequested(
-        ts_event=now,
-        ts_init=now,
-        batch_id=batch_id,
-        orders=(order,),
-        strategy=BatchStrategy.SEQUENTIAL,
-    )
+    return market_batch(batch_id, cl_ord_id=batch_id)
 
 
 @pytest_asyncio.fixture
@@ -145,7 +130,7 @@ async def test_hostile_flood_loses_nothing_places_nothing_and_keeps_every_actor_
     for subject in (subjects.dlq_all(), subjects.batch_completed(), subjects.batch_rejected()):
         await client.subscribe(subject, cb=watch.on_message)
     # Warm-up: prices reach the router, and a first batch fills.
-    await _wait_for_prices(stack, client)
+    await stack.wait_until_priced(client)
     await _submit(client, subjects, legit_batch("warm-up"))
     await eventually(lambda: "warm-up" in watch.completed, timeout=BATCH_TIMEOUT_S + 10)
     assert watch.completed["warm-up"].placed == 1, watch.completed["warm-up"]
@@ -187,12 +172,3 @@ async def test_hostile_flood_loses_nothing_places_nothing_and_keeps_every_actor_
     assert all(reasons), "a dead letter without a reason"
     growth = {name: rss_after[name] / rss_before[name] - 1 for name in ACTOR_NAMES}
     assert all(g < RSS_GROWTH_LIMIT for g in growth.values()), growth
-
-
-async def _wait_for_prices(stack: ProcessStack, client: Client) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            health = await stack.health(client, "batch-router") or {}
-            if health.get("pairs_priced", 0) >= 1 and not health.get("stale_pairs"):
-                return
-            await asyncio.sleep(0.2)

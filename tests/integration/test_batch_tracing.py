@@ -76,19 +76,10 @@ def _spans(directory: Path) -> list[dict[str, Any]]:
     ]
 
 
-async def _wait_for_prices(stack: ProcessStack, client: Client) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            health = await stack.health(client, "batch-router") or {}
-            if health.get("pairs_priced", 0) >= 1 and not health.get("stale_pairs"):
-                return
-            await asyncio.sleep(0.2)
-
-
 async def test_a_submitted_batch_is_one_trace_across_the_cli_router_and_classifier(
     stack: ProcessStack, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
-    await _wait_for_prices(stack, client)
+    await stack.wait_until_priced(client)
     sim.faults.add(OutageFault(endpoints=("AddOrder",), response="unavailable", calls=1))
     batch = tmp_path / "batch.yaml"
     batch.write_text(

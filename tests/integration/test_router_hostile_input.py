@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import msgspec
@@ -18,7 +17,7 @@ from nats.aio.client import Client
 from bus import Subjects, encode, ensure_topology
 from bus.codec import EVENTS
 from bus.jetstream import BREAKERS_BUCKET, CONTROL_BUCKET, MSG_ID_HEADER
-from kraken.sim import RunningSim, SimOptions, running_sim
+from kraken.sim import RunningSim
 from schemas import GalFridayConfig
 from schemas.events import (
     BatchRejected,
@@ -29,17 +28,18 @@ from schemas.events import (
 )
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.integration.test_batch_router_actor import (
-    SIM_PRICES,
     Observer,
     batch_of,
     price_event,
     router_config,
+    sim,
     start_router,
     submit,
 )
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
+__all__ = ["sim"]  # the router actor tests' simulator fixture, shared
 
 NEVER_NS = 2**63 - 1
 
@@ -56,14 +56,6 @@ def market_buy(cl_ord_id: str | None = None, volume: str = "0.001") -> OrderRequ
 
 def filled_ids(sim: RunningSim) -> list[str | None]:
     return [entry.cl_ord_id for entry in sim.exchange.ledger()]
-
-
-@pytest_asyncio.fixture
-async def sim() -> AsyncIterator[RunningSim]:
-    async with running_sim(SimOptions(auto_tick=False, seed=11)) as running:
-        for pair, price in SIM_PRICES.items():
-            running.exchange.set_price(pair, price)
-        yield running
 
 
 @pytest_asyncio.fixture

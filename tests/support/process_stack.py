@@ -94,6 +94,16 @@ class ProcessStack:
                     self.raise_if_exited()
                     await asyncio.sleep(0.2)
 
+    async def wait_until_priced(self, client: Client, timeout: float = 60.0) -> None:
+        """Until the batch router holds a fresh reference price: a batch sent before that is
+        rejected ``risk_reference_missing`` (a cold start, not what a suite tests)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                health = await self.health(client, "batch-router") or {}
+                if health.get("pairs_priced", 0) >= 1 and not health.get("stale_pairs"):
+                    return
+                await asyncio.sleep(0.2)
+
     async def health(self, client: Client, name: str, timeout: float = 2.0) -> Any:
         """The actor's health report, or ``None`` when it does not answer in time."""
         try:
