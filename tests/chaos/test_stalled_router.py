@@ -73,7 +73,7 @@ def _in_flight(sim: RunningSim) -> bool:
 @pytest.mark.xfail(
     strict=False,
     raises=TimeoutError,
-    reason="intermittent (1 of 4 clean-clone runs): the taking-over router logged "
+    reason="intermittent (2 of 5 clean-clone runs): the taking-over router logged "
     "batch.settling for every batch, then nothing for 118 s, so the batches never ended; "
     "a hang in the resume path under investigation. Only a timeout is tolerated: a duplicate, "
     "a loss or a misreport still fails this test",
