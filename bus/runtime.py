@@ -26,6 +26,7 @@ from bus.errors import ReaderUnrecoverableError
 from bus.jetstream import ensure_topology
 from bus.reader_watchdog import DEFAULT_WATCHDOG, ReaderWatchdog, WatchdogPolicy
 from bus.subjects import Subjects
+from bus.task_dump import install_task_dump
 from schemas import GalFridayConfig
 
 __all__ = ["ActorRunner", "run_actor"]
@@ -287,6 +288,7 @@ async def run_actor(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, on_signal, sig)
+    install_task_dump(loop)
     async with contextlib.AsyncExitStack() as stack:
         runner = ActorRunner(actor, config, clock=clock, watchdog=watchdog)
         if not await _start_unless_stopped(runner, stop_event):
