@@ -213,6 +213,10 @@ class Dispatcher:
             with _consumer_span(subscription, delivery):
                 result = await handler(message, delivery)
         except asyncio.CancelledError:
+            if subscription.consumer is not None:
+                # Stopped mid-work: hand the message back now rather than after ack_wait.
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(msg.nak())
             raise
         except Exception as e:
             self.counts["handler_errors"] += 1

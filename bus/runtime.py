@@ -234,9 +234,12 @@ class ActorRunner:
     async def stop(self) -> None:
         """Stop taking work, finish what is in flight, stop the actor, drain the connection."""
         self._stopping.set()
+        grace_ends = asyncio.get_running_loop().time() + self.config.nats.stop_grace_s
         if self._dispatcher is not None:
             self._dispatcher.accepting = False
-            while self._dispatcher.in_order_busy:  # noqa: ASYNC110 - no Event per message
+            while (  # noqa: ASYNC110 - no Event per message
+                self._dispatcher.in_order_busy and asyncio.get_running_loop().time() < grace_ends
+            ):
                 await asyncio.sleep(0.01)
         for subscription in self._core_subscriptions:
             with contextlib.suppress(Exception):
@@ -250,7 +253,7 @@ class ActorRunner:
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
         if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._finish_in_flight(grace_ends - asyncio.get_running_loop().time())
         if self._actor_entered:
             await self.actor.stop()
         if self._service is not None:
@@ -262,6 +265,22 @@ class ActorRunner:
                 await self._client.flush(timeout=5)
             await self._client.close()
         _LOGGER.info("actor.stopped name=%s", self.actor.name)
+
+    async def _finish_in_flight(self, grace_s: float) -> None:
+        """Let handlers finish within the grace; cancel the rest (their stored messages are
+        handed back by the dispatcher, so another instance resumes the work)."""
+        _, late = await asyncio.wait(set(self._in_flight), timeout=max(0.0, grace_s))
+        if not late:
+            return
+        _LOGGER.warning(
+            "actor.stop_grace_over name=%s cancelled=%d grace_s=%.1f",
+            self.actor.name,
+            len(late),
+            self.config.nats.stop_grace_s,
+        )
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
 
 
 async def run_actor(

@@ -92,6 +92,9 @@ class NatsConfig(_Config, frozen=True, kw_only=True):
     """Messages in flight per subscription; each subscription has its own budget."""
     stream_replicas: Annotated[int, msgspec.Meta(ge=1, le=5)] = 1
     """Cluster nodes that keep each stream and KV bucket (3 on a 3-node cluster)."""
+    stop_grace_s: PositiveFloat = 8.0
+    """On SIGTERM/SIGINT, how long in-flight handlers may run on; the rest are cancelled and
+    their stored messages handed back for redelivery (under Docker's 10 s stop timeout)."""
 
     def __post_init__(self) -> None:
         check_url("url", self.url, ("nats", "tls", "ws", "wss"), path_allowed=False)

@@ -210,6 +210,12 @@ class BatchRouterActor(Actor):
     async def stop(self) -> None:
         if self._confirming is not None:
             self._confirming.cancel()
+        # Batches still running were handed back by the runtime (stop grace over): stop their
+        # work too, as a crash would, before the Kraken client closes under it.
+        abandoned = list(self._in_flight.values())
+        for work in abandoned:
+            work.cancel()
+        await asyncio.gather(*abandoned, return_exceptions=True)
         background = [task for task in self._tasks if task.get_name() != "kraken-calls"]
         for task in background:
             task.cancel()

@@ -260,3 +260,29 @@ async def test_sigterm_drains_in_flight_work_before_exit(
     )
     assert info.num_ack_pending == 0
     assert info.ack_floor.stream_seq == 1
+
+
+async def test_a_stop_cancels_work_past_the_grace_and_hands_its_message_back(
+    bus_config: GalFridayConfig, subject_root: str, client: Client
+) -> None:
+    """A handler that would run on for minutes (a batch waiting out a venue) must not hold a
+    stop hostage: past ``nats.stop_grace_s`` it is cancelled and its stored message is handed
+    back at once, so another instance takes it over instead of waiting out ``ack_wait``."""
+    config = msgspec.structs.replace(
+        bus_config, nats=msgspec.structs.replace(bus_config.nats, stop_grace_s=0.2)
+    )
+    stuck = ProbeActor(stuck=True)
+    runner = ActorRunner(stuck, config)
+    await runner.__aenter__()
+    try:
+        await client.jetstream().publish(
+            Subjects(subject_root).batch_requested(), encode(batch("stuck-1"))
+        )
+        await eventually(lambda: stuck.started == ["stuck-1"])
+    finally:
+        async with asyncio.timeout(60):  # a hang, not a duration: the bound is generous
+            await runner.__aexit__(None, None, None)
+    taker = ProbeActor()
+    async with ActorRunner(taker, config):
+        await eventually(lambda: [b for b, _ in taker.batches] == ["stuck-1"], timeout=5)
+    assert taker.batches[0][1] == 2  # the same stored message, delivered a second time

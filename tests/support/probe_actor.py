@@ -60,6 +60,9 @@ class ProbeActor(Actor):
     batches: list[tuple[str, int]] = field(default_factory=list)
     halts: list[str] = field(default_factory=list)
     slow_seconds: float = 1.5
+    stuck: bool = False
+    started: list[str] = field(default_factory=list)
+    """A ``stuck-*`` batch never ends while set (a handler that ignores the stop)."""
     crashed: set[str] = field(default_factory=set)
 
     def subscriptions(self, subjects: Subjects) -> Sequence[Subscription]:
@@ -81,6 +84,7 @@ class ProbeActor(Actor):
     async def on_order_batch_requested(
         self, event: OrderBatchRequested, delivery: Delivery
     ) -> None:
+        self.started.append(event.batch_id)
         if event.batch_id.startswith("crash") and event.batch_id not in self.crashed:
             self.crashed.add(event.batch_id)
             raise RuntimeError("handler crashed on purpose")
@@ -88,6 +92,8 @@ class ProbeActor(Actor):
             raise RuntimeError("handler always crashes")
         if event.batch_id.startswith("slow"):
             await asyncio.sleep(self.slow_seconds)
+        if event.batch_id.startswith("stuck") and self.stuck:
+            await asyncio.Event().wait()
         self.batches.append((event.batch_id, delivery.num_delivered))
 
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
