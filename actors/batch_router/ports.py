@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from kraken.send_deadline import SendDeadline
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
@@ -143,11 +144,13 @@ class ExchangeGateway(Protocol):
         order: OrderRequest,
         cl_ord_id: str,
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> PlacementReply:
-        """Place one order. ``deadline_ns`` becomes Kraken's ``deadline`` (already 2–60 s away);
+        """Place one order. ``deadline`` is stamped into Kraken's ``deadline`` when the request
+        is signed, so waiting for the key's send lock or pacing does not spend it; its
+        ``sent_ns`` then tells how long the order may still land.
         ``probe`` marks the half-open breaker's single test call (for ``KrakenCall*`` events)."""
 
     async def add_order_batch(
@@ -155,7 +158,7 @@ class ExchangeGateway(Protocol):
         pair: str,
         orders: Sequence[tuple[OrderRequest, str]],
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> BatchPlacementReply:

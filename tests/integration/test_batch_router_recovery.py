@@ -21,6 +21,7 @@ from bus import MESSAGES, Subjects, encode
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
+from kraken.send_deadline import SendDeadline
 from kraken.sim import LoseResponseFault, RunningSim, SimOptions, running_sim
 from schemas import GalFridayConfig
 from schemas.config import ExecutionConfig, KrakenConfig
@@ -192,7 +193,7 @@ async def test_a_held_placement_answer_does_not_hold_the_key_past_its_deadline(
                 ordertype="market",
                 volume=Decimal("0.0001"),
                 cl_ord_id="held-0",
-                deadline_ns=time.time_ns() + 2 * 1_000_000_000,
+                deadline=SendDeadline(2 * 1_000_000_000),
             )
         )
         await asyncio.sleep(0.2)  # the held call owns the key's send lock now

@@ -122,6 +122,40 @@ async def test_not_found_before_the_deadline_passed_is_not_absent() -> None:
     _no_duplicates(router)
 
 
+async def test_a_placement_queued_before_sending_gets_its_deadline_when_sent() -> None:
+    """The order waits 10 s for the key's send lock: its 5 s deadline counts from the moment
+    it is signed, not from when it was planned (it would be elapsed on arrival)."""
+    router = make_router()
+    router.exchange.send_queue_s.append(10.0)
+
+    await _one_order(router, "p-queued")
+
+    assert router.exchange.deadlines == [START_NS + 15 * _S]
+    [placed] = router.sink.placed()
+    assert placed.attempts == 1
+
+
+async def test_absent_is_proven_only_after_the_deadline_actually_sent() -> None:
+    """The answer of a placement that queued 10 s before it was signed is lost. Its deadline
+    is sent + 5 s = start + 15 s: a not-found before that + margin proves nothing, even though
+    the deadline the executor planned (start + 5 s) is long past. Resending earlier could
+    place the order twice if the engine takes the first copy late."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("p-queued-lost", 0)
+    router.exchange.script(cl_ord_id, "unknown_lost")
+    router.exchange.send_queue_s.append(10.0)
+    resent_at: list[int] = []
+    router.exchange.after_add_order = lambda _id, _probe: resent_at.append(router.clock())
+
+    await _one_order(router, "p-queued-lost")
+
+    [sent_deadline, _] = router.exchange.deadlines
+    assert sent_deadline == START_NS + 15 * _S
+    [_, resend] = resent_at
+    assert resend >= sent_deadline + int(router.config.absent_margin_s * _S)
+    _no_duplicates(router)
+
+
 async def test_every_placement_carries_a_short_deadline() -> None:
     """No batch deadline: Kraken's ``deadline`` is still sent, now + placement_deadline_s."""
     router = make_router(ExecutionConfig(placement_deadline_s=4.0))
