@@ -182,11 +182,20 @@ class PlacementFence(Protocol):
         """Prove, right before a placement, that this router still owns the batch (e.g. a
         compare-and-set renewal of its lease); raise :class:`OwnershipLost` otherwise."""
 
+    def lands_by_ns(self) -> int | None:
+        """The latest Kraken ``deadline`` an order confirmed by the last proof may carry: a
+        router taking the batch over waits until then (plus a margin) before it looks orders
+        up. ``None``: no bound. The deadline is stamped when the request is signed, possibly
+        long after :meth:`confirm` (send lock, pacing), so it is capped by this."""
+
 
 class NoFence:
     """For a single process with nothing to fence against (tests, the pure core alone)."""
 
     async def confirm(self) -> None:
+        return None
+
+    def lands_by_ns(self) -> int | None:
         return None
 
 

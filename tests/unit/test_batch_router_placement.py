@@ -156,6 +156,33 @@ async def test_absent_is_proven_only_after_the_deadline_actually_sent() -> None:
     _no_duplicates(router)
 
 
+class _LeaseFence:
+    """Ownership proven until ``lands_by`` (the lease end + in-flight time a taker waits)."""
+
+    def __init__(self, lands_by: int) -> None:
+        self.lands_by = lands_by
+        self.confirmed = 0
+
+    async def confirm(self) -> None:
+        self.confirmed += 1
+
+    def lands_by_ns(self) -> int:
+        return self.lands_by
+
+
+async def test_a_queued_placement_never_carries_a_deadline_past_what_a_taker_waits_out() -> None:
+    """Stamping at send time must not stretch the deadline beyond the ownership proof: a
+    router taking the batch over waits only until lease end + in-flight time."""
+    router = make_router()
+    router.exchange.send_queue_s.append(5.0)
+    fence = _LeaseFence(lands_by=START_NS + 8 * _S)
+
+    await _one_order(router, "p-fenced", fence=fence)
+
+    assert router.exchange.deadlines == [START_NS + 8 * _S]  # not start + 5 + 5 s
+    assert fence.confirmed == 1
+
+
 async def test_every_placement_carries_a_short_deadline() -> None:
     """No batch deadline: Kraken's ``deadline`` is still sent, now + placement_deadline_s."""
     router = make_router(ExecutionConfig(placement_deadline_s=4.0))
