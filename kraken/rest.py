@@ -53,6 +53,7 @@ from kraken.nonce import PROCESS_NONCES, NonceSource, send_lock
 from kraken.pairs import PairRegistry
 from kraken.ratelimit import RestCallLimiter, TradingRateLimiter, cancel_penalty
 from kraken.result import KrakenFailure, KrakenOk, KrakenResult
+from kraken.send_deadline import SendDeadline
 from kraken.signing import sign_request
 from schemas.config import KrakenConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
@@ -147,10 +148,17 @@ DEADLINE_ANSWER_MARGIN_S = 1.0
 MIN_ANSWER_WAIT_S = 1.0
 
 
-def _answer_by(deadline_ns: int | None) -> int | None:
-    if deadline_ns is None:
-        return None
+def _answer_by(deadline_ns: int) -> int:
     return deadline_ns + int(DEADLINE_ANSWER_MARGIN_S * _NS_PER_S)
+
+
+def _with_deadline(
+    payload: dict[str, Any] | list[tuple[str, str]], deadline_ns: int
+) -> dict[str, Any] | list[tuple[str, str]]:
+    stamp = format_deadline(deadline_ns)
+    if isinstance(payload, dict):
+        return {**payload, "deadline": stamp}
+    return [*payload, ("deadline", stamp)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -330,11 +338,11 @@ class KrakenRestClient:
         reduce_only: bool = False,
         cl_ord_id: str | None = None,
         validate: bool = False,
-        deadline_ns: int | None = None,
+        deadline: SendDeadline | None = None,
         probe: bool = False,
     ) -> KrakenResult[AddOrderResult]:
-        """Place one order. ``expiretm`` is a unix time in seconds (GTD); ``deadline_ns`` a
-        wall-clock instant (Kraken accepts now + 2 s to now + 60 s)."""
+        """Place one order. ``expiretm`` is a unix time in seconds (GTD); ``deadline`` is
+        stamped when the request is signed (Kraken accepts now + 2 s to now + 60 s)."""
         rest_pair = self._rest_name(pair)
         params = add_order_params(
             pair=rest_pair,
@@ -349,7 +357,6 @@ class KrakenRestClient:
             reduce_only=reduce_only,
             cl_ord_id=cl_ord_id,
             validate=validate,
-            deadline_ns=deadline_ns,
         )
         charge = [(rest_pair, TradingRateLimiter.add_order_cost())]
         result = await self._call(
@@ -358,7 +365,7 @@ class KrakenRestClient:
             _typed(AddOrderResult),
             probe=probe,
             trading=charge,
-            answer_by_ns=_answer_by(deadline_ns),
+            deadline=deadline,
         )
         if isinstance(result, KrakenOk) and not validate:
             for txid in result.value.txid:
@@ -372,7 +379,7 @@ class KrakenRestClient:
         pair: str,
         orders: Sequence[OrderRequest],
         *,
-        deadline_ns: int | None = None,
+        deadline: SendDeadline | None = None,
         validate: bool = False,
         probe: bool = False,
     ) -> KrakenResult[AddOrderBatchResult]:
@@ -380,8 +387,6 @@ class KrakenRestClient:
         order's own ``pair`` field is ignored. Result rows map to ``orders`` by position."""
         rest_pair = self._rest_name(pair)
         body: dict[str, Any] = {"pair": rest_pair, "orders": [_batch_entry(o) for o in orders]}
-        if deadline_ns is not None:
-            body["deadline"] = format_deadline(deadline_ns)
         if validate:
             body["validate"] = True
         charge = [(rest_pair, TradingRateLimiter.batch_add_cost(len(orders)))]
@@ -391,7 +396,7 @@ class KrakenRestClient:
             _typed(AddOrderBatchResult),
             probe=probe,
             trading=charge,
-            answer_by_ns=_answer_by(deadline_ns),
+            deadline=deadline,
         )
         if isinstance(result, KrakenOk) and not validate:
             for order, entry in zip(orders, result.value.orders, strict=False):
@@ -515,10 +520,11 @@ class KrakenRestClient:
         *,
         probe: bool,
         trading: Sequence[tuple[str, float]] = (),
-        answer_by_ns: int | None = None,
+        deadline: SendDeadline | None = None,
     ) -> KrakenResult[T]:
-        """``answer_by_ns``: past this instant an answer is not waited for (a placement past
-        its Kraken deadline is settled by looking it up, not by holding the key's lock)."""
+        """``deadline``: Kraken's ``deadline`` of a placement, stamped into the payload when
+        it is signed; its answer is not waited for much past it (such a placement is settled
+        by looking it up, not by holding the key's lock)."""
         if self._session is None:
             raise RuntimeError("KrakenRestClient is not open: use `async with client:`")
         private = endpoint not in PUBLIC_ENDPOINTS
@@ -537,7 +543,7 @@ class KrakenRestClient:
         await self._wait_for_rate_limits(endpoint, trading)
         started = self._monotonic_ns()
         if private:
-            outcome = await self._send_private(self._session, endpoint, payload, answer_by_ns)
+            outcome = await self._send_private(self._session, endpoint, payload, deadline)
         else:
             outcome = await self._send_public(self._session, endpoint, payload)
         latency = self._monotonic_ns() - started
@@ -569,7 +575,7 @@ class KrakenRestClient:
         session: aiohttp.ClientSession,
         endpoint: str,
         payload: dict[str, Any] | list[tuple[str, str]],
-        answer_by_ns: int | None = None,
+        deadline: SendDeadline | None = None,
     ) -> RawResponse:
         credentials = self.credentials
         assert credentials is not None
@@ -579,6 +585,12 @@ class KrakenRestClient:
             else contextlib.nullcontext()
         )
         async with lock:
+            answer_by_ns: int | None = None
+            if deadline is not None:
+                # Stamped here, after the lock and any pacing: the queue does not spend it.
+                deadline_ns = deadline.stamp(self._clock())
+                payload = _with_deadline(payload, deadline_ns)
+                answer_by_ns = _answer_by(deadline_ns)
             nonce = self._nonces.next_nonce(credentials.api_key, self._clock)
             signed = build_private_request(endpoint, payload, nonce=nonce, credentials=credentials)
             url = f"{self._base_url}{signed.path}"

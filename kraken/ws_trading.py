@@ -44,6 +44,7 @@ from kraken.models import WebSocketsToken
 from kraken.ratelimit import TradingRateLimiter
 from kraken.rest import CallObserver, Sleeper, format_deadline, format_decimal
 from kraken.result import KrakenFailure, KrakenResult
+from kraken.send_deadline import SendDeadline
 from kraken.ws import backoff_delay
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.orders import OrderRequest, OrderType
@@ -275,17 +276,16 @@ class KrakenWsTrading:
         *,
         symbol: str,
         cl_ord_id: str | None = None,
-        deadline_ns: int | None = None,
+        deadline: SendDeadline | None = None,
         validate: bool = False,
     ) -> WsReply:
+        """``deadline`` is stamped when the frame is sent (after pacing and the token)."""
         params = {"symbol": symbol, **ws_order_params(order, cl_ord_id)}
-        if deadline_ns is not None:
-            params["deadline"] = format_deadline(deadline_ns)
         if validate:
             params["validate"] = True
         else:
             await self._wait_for_trading(symbol, TradingRateLimiter.add_order_cost())
-        reply = await self.request("add_order", params)
+        reply = await self.request("add_order", params, deadline=deadline)
         self._snap_on_rate_limit(symbol, reply)
         return reply
 
@@ -294,7 +294,7 @@ class KrakenWsTrading:
         symbol: str,
         orders: Sequence[tuple[OrderRequest, str | None]],
         *,
-        deadline_ns: int | None = None,
+        deadline: SendDeadline | None = None,
         validate: bool = False,
     ) -> WsReply:
         """2–15 orders of one symbol; ``result`` is one entry per order, in order."""
@@ -302,13 +302,11 @@ class KrakenWsTrading:
             "symbol": symbol,
             "orders": [ws_order_params(order, cl_ord_id) for order, cl_ord_id in orders],
         }
-        if deadline_ns is not None:
-            params["deadline"] = format_deadline(deadline_ns)
         if validate:
             params["validate"] = True
         else:
             await self._wait_for_trading(symbol, TradingRateLimiter.batch_add_cost(len(orders)))
-        reply = await self.request("batch_add", params)
+        reply = await self.request("batch_add", params, deadline=deadline)
         self._snap_on_rate_limit(symbol, reply)
         return reply
 
@@ -379,17 +377,21 @@ class KrakenWsTrading:
                 return update
         return None
 
-    async def request(self, method: str, params: Mapping[str, Any]) -> WsReply:
+    async def request(
+        self, method: str, params: Mapping[str, Any], *, deadline: SendDeadline | None = None
+    ) -> WsReply:
         """Send one trading request and await its answer (see the module docstring)."""
-        reply = await self._request_once(method, params)
+        reply = await self._request_once(method, params, deadline)
         if reply.error is not None and reply.error.startswith(TOKEN_ERRORS):
             # Refused, so not executed: a fresh token and one resend are safe.
             self._token = None
-            reply = await self._request_once(method, params)
+            reply = await self._request_once(method, params, deadline)
         self._report(reply)
         return reply
 
-    async def _request_once(self, method: str, params: Mapping[str, Any]) -> WsReply:
+    async def _request_once(
+        self, method: str, params: Mapping[str, Any], deadline: SendDeadline | None
+    ) -> WsReply:
         started = self._monotonic_ns()
         try:
             await asyncio.wait_for(self._connected.wait(), self._request_timeout_s)
@@ -408,7 +410,11 @@ class KrakenWsTrading:
         req_id = next(self._req_ids)
         future: asyncio.Future[_Incoming] = asyncio.get_running_loop().create_future()
         session.pending[req_id] = (method, future)
-        message = {"method": method, "params": {**params, "token": token}, "req_id": req_id}
+        sent = {**params, "token": token}
+        if deadline is not None:
+            # Stamped at the last moment: the token fetch and pacing do not spend it.
+            sent["deadline"] = format_deadline(deadline.stamp(self._clock()))
+        message = {"method": method, "params": sent, "req_id": req_id}
         try:
             await session.socket.send_str(msgspec.json.encode(message).decode())
         except (ConnectionError, RuntimeError, aiohttp.ClientError):

@@ -130,6 +130,10 @@ class BatchLease:
             return
         await self._write(done=False)
 
+    def lands_by_ns(self) -> int:
+        """The owner's recorded lease end plus its in-flight time: what a taker waits out."""
+        return self.record.lease_until_ns + self.record.in_flight_ns
+
     async def finish(self) -> None:
         """Mark the batch done (its ``BatchCompleted`` is stored)."""
         await self._write(done=True)

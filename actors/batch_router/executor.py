@@ -22,6 +22,7 @@ from actors.batch_router.ports import (
     VerdictSource,
 )
 from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
+from kraken.send_deadline import SendDeadline
 from schemas.config import ExecutionConfig
 from schemas.events import BreakerState, KrakenCallFailed, OperationKind
 from schemas.queries import RetryVerdict
@@ -100,8 +101,8 @@ class BatchExecution:
         self._fence: PlacementFence = fence if fence is not None else NoFence()
         self.retries = 0
         self.api_calls = 0
-        self._sent_deadlines: dict[int, int] = {}
-        """Per order index: the latest Kraken ``deadline`` it was sent with."""
+        self._deadlines: dict[int, list[SendDeadline]] = {}
+        """Per order index: the Kraken deadline of each placement call made for it."""
 
     # -- STRATEGIES ------------------------------------------------------------------------
 
@@ -221,17 +222,20 @@ class BatchExecution:
             await self._breakers.wait_for_change(remaining_ns / _NS)
             await asyncio.sleep(0)  # never starve the loop, even if the view returns at once
 
-    def _call_deadline(self) -> int:
+    def _call_deadline(self, slots: Sequence[OrderSlot]) -> SendDeadline:
         """Every placement carries a short deadline, so a lost answer is settled quickly: the
-        order is in the engine by then, or never will be."""
-        deadline = self._clock() + int(self._config.placement_deadline_s * _NS)
-        if self._limits.deadline_ns is not None:
-            deadline = min(deadline, self._limits.deadline_ns)
-        return min(deadline, self._clock() + MAX_DEADLINE_NS)
-
-    def _note_sent(self, slots: Sequence[OrderSlot], deadline_ns: int) -> None:
+        order is in the engine by then, or never will be. The client stamps it when it signs
+        the request (never earlier: a queued order would spend it waiting), capped by the
+        batch deadline and by the ownership proof (a taker waits out no later deadline; an
+        order queued past it is refused "deadline elapsed", unseen, and confirmed again)."""
+        span_ns = min(int(self._config.placement_deadline_s * _NS), MAX_DEADLINE_NS)
+        fence_cap = None if self._validate_only else self._fence.lands_by_ns()
+        caps = [self._limits.deadline_ns, fence_cap]
+        known = [cap for cap in caps if cap is not None]
+        deadline = SendDeadline(span_ns, not_after_ns=min(known) if known else None)
         for slot in slots:
-            self._sent_deadlines[slot.index] = deadline_ns
+            self._deadlines.setdefault(slot.index, []).append(deadline)
+        return deadline
 
     async def _call(self, slots: list[OrderSlot], *, attempt: int, probe: bool) -> None:
         if len(slots) > 1:
@@ -284,13 +288,11 @@ class BatchExecution:
         if not self._validate_only:
             await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1
-        deadline_ns = self._call_deadline()
-        self._note_sent([slot], deadline_ns)
         try:
             return await self._gateway.add_order(
                 slot.order,
                 slot.cl_ord_id,
-                deadline_ns=deadline_ns,
+                deadline=self._call_deadline([slot]),
                 validate=self._validate_only,
                 probe=probe,
             )
@@ -303,13 +305,11 @@ class BatchExecution:
         if not self._validate_only:
             await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1
-        deadline_ns = self._call_deadline()
-        self._note_sent(slots, deadline_ns)
         try:
             return await self._gateway.add_order_batch(
                 slots[0].pair,
                 [(slot.order, slot.cl_ord_id) for slot in slots],
-                deadline_ns=deadline_ns,
+                deadline=self._call_deadline(slots),
                 validate=self._validate_only,
                 probe=probe,
             )
@@ -511,9 +511,19 @@ class BatchExecution:
         return absent
 
     def _absent_after_ns(self, slots: Sequence[OrderSlot]) -> int:
-        """When a not-found answer proves ``slots`` absent: their latest deadline + margin."""
+        """When a not-found answer proves ``slots`` absent: the latest deadline actually sent
+        with any of their placements, plus margin. A placement whose deadline was never
+        stamped was never signed, so never sent: it cannot land."""
         margin = int(self._config.absent_margin_s * _NS)
-        latest = max((self._sent_deadlines.get(slot.index, 0) for slot in slots), default=0)
+        latest = max(
+            (
+                deadline.sent_ns
+                for slot in slots
+                for deadline in self._deadlines.get(slot.index, ())
+                if deadline.sent_ns is not None
+            ),
+            default=0,
+        )
         return latest + margin
 
     def _next_pause_s(

@@ -17,6 +17,7 @@ from kraken.models import OrderInfo
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient, scope_of
 from kraken.result import KrakenFailure, KrakenOk
+from kraken.send_deadline import SendDeadline
 from schemas.events import KrakenCallFailed, OperationKind
 from schemas.orders import OrderRequest
 
@@ -62,7 +63,7 @@ class KrakenGateway:
         order: OrderRequest,
         cl_ord_id: str,
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> PlacementReply:
@@ -80,7 +81,7 @@ class KrakenGateway:
             reduce_only=order.reduce_only,
             cl_ord_id=cl_ord_id,
             validate=validate,
-            deadline_ns=deadline_ns,
+            deadline=deadline,
             probe=probe,
         )
         if isinstance(result, KrakenOk):
@@ -93,7 +94,7 @@ class KrakenGateway:
         pair: str,
         orders: Sequence[tuple[OrderRequest, str]],
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> BatchPlacementReply:
@@ -104,7 +105,7 @@ class KrakenGateway:
         result = await self._client.add_order_batch(
             self._rest_pair(pair),
             requests,
-            deadline_ns=deadline_ns,
+            deadline=deadline,
             validate=validate,
             probe=probe,
         )

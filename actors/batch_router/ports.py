@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from kraken.send_deadline import SendDeadline
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
@@ -143,11 +144,13 @@ class ExchangeGateway(Protocol):
         order: OrderRequest,
         cl_ord_id: str,
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> PlacementReply:
-        """Place one order. ``deadline_ns`` becomes Kraken's ``deadline`` (already 2–60 s away);
+        """Place one order. ``deadline`` is stamped into Kraken's ``deadline`` when the request
+        is signed, so waiting for the key's send lock or pacing does not spend it; its
+        ``sent_ns`` then tells how long the order may still land.
         ``probe`` marks the half-open breaker's single test call (for ``KrakenCall*`` events)."""
 
     async def add_order_batch(
@@ -155,7 +158,7 @@ class ExchangeGateway(Protocol):
         pair: str,
         orders: Sequence[tuple[OrderRequest, str]],
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> BatchPlacementReply:
@@ -179,11 +182,20 @@ class PlacementFence(Protocol):
         """Prove, right before a placement, that this router still owns the batch (e.g. a
         compare-and-set renewal of its lease); raise :class:`OwnershipLost` otherwise."""
 
+    def lands_by_ns(self) -> int | None:
+        """The latest Kraken ``deadline`` an order confirmed by the last proof may carry: a
+        router taking the batch over waits until then (plus a margin) before it looks orders
+        up. ``None``: no bound. The deadline is stamped when the request is signed, possibly
+        long after :meth:`confirm` (send lock, pacing), so it is capped by this."""
+
 
 class NoFence:
     """For a single process with nothing to fence against (tests, the pure core alone)."""
 
     async def confirm(self) -> None:
+        return None
+
+    def lands_by_ns(self) -> int | None:
         return None
 
 

@@ -27,6 +27,7 @@ from actors.batch_router.ports import (
     PairRules,
     PlacementReply,
 )
+from kraken.send_deadline import SendDeadline
 from kraken.ws_trading import WS_TRADING_SCOPE, KrakenWsTrading, WsReply
 from schemas.events import KrakenCallFailed, OperationKind
 from schemas.orders import OrderRequest
@@ -70,21 +71,21 @@ class WsOrderGateway:
         order: OrderRequest,
         cl_ord_id: str,
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> PlacementReply:
         if not self.ws_usable():
             self.rest_placements += 1
             return await self._rest.add_order(
-                order, cl_ord_id, deadline_ns=deadline_ns, validate=validate, probe=probe
+                order, cl_ord_id, deadline=deadline, validate=validate, probe=probe
             )
         self.ws_placements += 1
         reply = await self._ws.add_order(
             order,
             symbol=order.pair,
             cl_ord_id=cl_ord_id,
-            deadline_ns=deadline_ns,
+            deadline=deadline,
             validate=validate,
         )
         if reply.ok:
@@ -97,19 +98,17 @@ class WsOrderGateway:
         pair: str,
         orders: Sequence[tuple[OrderRequest, str]],
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> BatchPlacementReply:
         if not self.ws_usable():
             self.rest_placements += 1
             return await self._rest.add_order_batch(
-                pair, orders, deadline_ns=deadline_ns, validate=validate, probe=probe
+                pair, orders, deadline=deadline, validate=validate, probe=probe
             )
         self.ws_placements += 1
-        reply = await self._ws.batch_add(
-            pair, list(orders), deadline_ns=deadline_ns, validate=validate
-        )
+        reply = await self._ws.batch_add(pair, list(orders), deadline=deadline, validate=validate)
         if not reply.ok:
             return BatchPlacementReply(failure=self._failure(reply, probe))
         rows = reply.result if isinstance(reply.result, list) else []

@@ -65,12 +65,6 @@ PROVEN_ABSENT_NOT_REPLACED = (
     "after reconciling, and the classifier's verdict for an outcome-unknown placement is always "
     "'reconcile first, no retry'"
 )
-DEADLINE_BEFORE_SEND_LOCK = (
-    "router bug: the placement deadline is stamped (BatchExecution._call_deadline) before the "
-    "call waits on the per-key send lock, which kraken/rest.py _send_private holds for a whole "
-    "request; orders queued behind a slow call reach Kraken past their deadline, are refused "
-    "'EService:Deadline elapsed' again and again, and fail once their retries run out"
-)
 _PROVEN_ABSENT_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
 DEADLINE_ELAPSED = "EService:Deadline elapsed"
 
@@ -314,8 +308,6 @@ class Verdict:
         for detail in self.failures:
             if _PROVEN_ABSENT_DETAIL in detail:
                 bugs.add(PROVEN_ABSENT_NOT_REPLACED)
-            elif DEADLINE_ELAPSED in detail:
-                bugs.add(DEADLINE_BEFORE_SEND_LOCK)
             else:
                 return []
         return sorted(bugs)

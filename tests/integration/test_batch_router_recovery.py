@@ -21,6 +21,7 @@ from bus import MESSAGES, Subjects, encode
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
+from kraken.send_deadline import SendDeadline
 from kraken.sim import LoseResponseFault, RunningSim, SimOptions, running_sim
 from schemas import GalFridayConfig
 from schemas.config import ExecutionConfig, KrakenConfig
@@ -192,7 +193,7 @@ async def test_a_held_placement_answer_does_not_hold_the_key_past_its_deadline(
                 ordertype="market",
                 volume=Decimal("0.0001"),
                 cl_ord_id="held-0",
-                deadline_ns=time.time_ns() + 2 * 1_000_000_000,
+                deadline=SendDeadline(2 * 1_000_000_000),
             )
         )
         await asyncio.sleep(0.2)  # the held call owns the key's send lock now
@@ -202,6 +203,47 @@ async def test_a_held_placement_answer_does_not_hold_the_key_past_its_deadline(
     assert isinstance(balance, KrakenOk)
     assert not isinstance(answer, KrakenOk)
     assert answer.outcome_unknown
+
+
+async def test_an_order_queued_behind_a_held_answer_gets_its_deadline_when_signed(
+    sim: RunningSim,
+) -> None:
+    """Nonce window 0: a second AddOrder waits for the key's send lock while the first one's
+    answer is held (about 3 s, until that order's deadline + margin). The second order's 2 s
+    deadline is stamped when it is signed, after the wait, so the engine takes it."""
+    sim.exchange.faults.add(LoseResponseFault(mode="timeout", hold_s=120.0, calls=1))
+    client = KrakenRestClient(
+        KrakenConfig(rest_url=sim.rest_url, tier="pro", request_timeout_s=120.0),
+        credentials=sim_credentials(),
+    )
+    queued_deadline = SendDeadline(2 * 1_000_000_000)
+    async with client:
+        held = asyncio.create_task(
+            client.add_order(
+                pair="XBTUSD",
+                side="buy",
+                ordertype="market",
+                volume=Decimal("0.0001"),
+                cl_ord_id="held-1",
+                deadline=SendDeadline(2 * 1_000_000_000),
+            )
+        )
+        await asyncio.sleep(0.2)  # the held call owns the key's send lock now
+        queued_at_ns = time.time_ns()
+        async with asyncio.timeout(30.0):
+            queued = await client.add_order(
+                pair="XBTUSD",
+                side="buy",
+                ordertype="market",
+                volume=Decimal("0.0001"),
+                cl_ord_id="queued-1",
+                deadline=queued_deadline,
+            )
+            await held
+    assert isinstance(queued, KrakenOk), queued
+    assert queued_deadline.sent_ns is not None
+    assert queued_deadline.sent_ns > queued_at_ns + 2 * 1_000_000_000  # stamped after the wait
+    assert [e.status for e in sim.exchange.ledger() if e.cl_ord_id == "queued-1"] == ["closed"]
 
 
 async def test_a_few_missing_orders_among_many_closed_ones_are_asked_for_by_id(

@@ -11,7 +11,9 @@ import aiohttp
 import pytest
 
 from kraken.credentials import Credentials
+from kraken.ratelimit import TradingRateLimiter
 from kraken.rest import KrakenRestClient
+from kraken.send_deadline import SendDeadline
 from kraken.sim import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
@@ -263,3 +265,40 @@ async def test_late_landing_order_reaches_the_engine_after_the_socket_dropped(
     assert _ledger(sim, "late-1") == []  # still on its way to the engine
     await _until(lambda: _ledger(sim, "late-1") == ["open"], "the late landing")
     await _until(lambda: ws.order_by_cl_ord_id("late-1") is not None, "executions")
+
+
+async def test_a_placement_paced_by_the_rate_limit_gets_its_deadline_when_sent(
+    sim: RunningSim, rest: KrakenRestClient, clock: ManualClock
+) -> None:
+    """The pair's trading counter is full: the order waits seconds for it before the frame
+    leaves. Its 2 s deadline counts from the send, so the engine takes it (a deadline stamped
+    before the wait would be elapsed on arrival)."""
+    limiter = TradingRateLimiter(KrakenTier.PRO, clock)
+    limiter.counter("BTC/USD").snap_to_cap()
+    limiter.counter("BTC/USD").charge(15)  # over the cap: about 4 s of decay before a send
+    waited: list[float] = []
+
+    async def advance(seconds: float) -> None:
+        waited.append(seconds)
+        clock.advance(seconds)
+
+    client = KrakenWsTrading(
+        sim.ws_auth_url,
+        rest.get_websockets_token,
+        clock=clock,
+        request_timeout_s=2.0,
+        seed=1,
+        sleeper=advance,
+        trading_limiter=limiter,
+    )
+    deadline = SendDeadline(2 * 1_000_000_000)
+    async with client:
+        planned_ns = clock()
+        reply = await client.add_order(
+            _order(price="100100"), symbol="BTC/USD", cl_ord_id="paced-1", deadline=deadline
+        )
+    assert sum(waited) > 2.0  # the wait alone outlasts the deadline's span
+    assert reply.ok, reply
+    assert deadline.sent_ns is not None
+    assert deadline.sent_ns >= planned_ns + int((sum(waited) + 2.0) * 1_000_000_000)
+    assert _ledger(sim, "paced-1") == ["closed"]

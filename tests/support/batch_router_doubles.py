@@ -24,6 +24,7 @@ from actors.batch_router import (
     PlacementReply,
 )
 from bus.clock import ManualClock
+from kraken.send_deadline import SendDeadline
 from schemas.config import ExecutionConfig
 from schemas.events import (
     BatchCompleted,
@@ -93,7 +94,8 @@ def default_pairs() -> dict[str, PairRulesRecord]:
 class ExchangeDouble:
     """An in-memory exchange implementing ``ExchangeGateway``."""
 
-    def __init__(self, pairs: dict[str, PairRulesRecord] | None = None) -> None:
+    def __init__(self, clock: FakeClock, pairs: dict[str, PairRulesRecord] | None = None) -> None:
+        self.clock = clock
         self.pairs = default_pairs() if pairs is None else pairs
         self.book: dict[str, str] = {}
         """cl_ord_id → txid of every order the exchange accepted."""
@@ -101,6 +103,10 @@ class ExchangeDouble:
         """Every booking in order; a duplicate here is a duplicated order."""
         self.calls: list[tuple[str, tuple[str, ...]]] = []
         self.deadlines: list[int | None] = []
+        """The Kraken deadline each placement was sent with, stamped as a real client does."""
+        self.send_queue_s: deque[float] = deque()
+        """Per next placement call: how long it waits before it is signed (the key's send lock
+        held by another call, rate-limit pacing)."""
         self.validate_flags: list[bool] = []
         self.probe_flags: list[bool] = []
         self.scripts: dict[str, deque[str]] = {}
@@ -140,12 +146,12 @@ class ExchangeDouble:
         order: OrderRequest,
         cl_ord_id: str,
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> PlacementReply:
         self.calls.append(("add_order", (cl_ord_id,)))
-        self._note(deadline_ns, validate, probe)
+        await self._note(deadline, validate, probe)
         await self._occupy()
         step = self._next(self.scripts.get(cl_ord_id))
         reply = self._apply(step, cl_ord_id, validate, "AddOrder")
@@ -161,7 +167,7 @@ class ExchangeDouble:
         pair: str,
         orders: Sequence[tuple[OrderRequest, str]],
         *,
-        deadline_ns: int | None,
+        deadline: SendDeadline | None,
         validate: bool,
         probe: bool,
     ) -> BatchPlacementReply:
@@ -169,7 +175,7 @@ class ExchangeDouble:
         assert 2 <= len(ids) <= 15, "AddOrderBatch takes 2-15 orders"
         assert {order.pair for order, _ in orders} == {pair}, "one pair per batch"
         self.calls.append(("add_order_batch", ids))
-        self._note(deadline_ns, validate, probe)
+        await self._note(deadline, validate, probe)
         await self._occupy()
         top = self._next(self.batch_scripts)
         if top == "unknown_placed":
@@ -210,8 +216,10 @@ class ExchangeDouble:
 
     # -- internals -------------------------------------------------------------------------
 
-    def _note(self, deadline_ns: int | None, validate: bool, probe: bool) -> None:
-        self.deadlines.append(deadline_ns)
+    async def _note(self, deadline: SendDeadline | None, validate: bool, probe: bool) -> None:
+        if self.send_queue_s:
+            await self.clock.sleep(self.send_queue_s.popleft())
+        self.deadlines.append(None if deadline is None else deadline.stamp(self.clock()))
         self.validate_flags.append(validate)
         self.probe_flags.append(probe)
 
@@ -482,7 +490,7 @@ class Router:
 def make_router(config: ExecutionConfig | None = None) -> Router:
     config = config if config is not None else ExecutionConfig()
     clock = FakeClock()
-    exchange = ExchangeDouble()
+    exchange = ExchangeDouble(clock)
     verdicts = VerdictDouble()
     breaker = BreakerDouble(clock)
     market = MarketDouble(clock)

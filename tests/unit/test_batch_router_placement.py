@@ -122,6 +122,67 @@ async def test_not_found_before_the_deadline_passed_is_not_absent() -> None:
     _no_duplicates(router)
 
 
+async def test_a_placement_queued_before_sending_gets_its_deadline_when_sent() -> None:
+    """The order waits 10 s for the key's send lock: its 5 s deadline counts from the moment
+    it is signed, not from when it was planned (it would be elapsed on arrival)."""
+    router = make_router()
+    router.exchange.send_queue_s.append(10.0)
+
+    await _one_order(router, "p-queued")
+
+    assert router.exchange.deadlines == [START_NS + 15 * _S]
+    [placed] = router.sink.placed()
+    assert placed.attempts == 1
+
+
+async def test_absent_is_proven_only_after_the_deadline_actually_sent() -> None:
+    """The answer of a placement that queued 10 s before it was signed is lost. Its deadline
+    is sent + 5 s = start + 15 s: a not-found before that + margin proves nothing, even though
+    the deadline the executor planned (start + 5 s) is long past. Resending earlier could
+    place the order twice if the engine takes the first copy late."""
+    router = make_router()
+    cl_ord_id = derive_cl_ord_id("p-queued-lost", 0)
+    router.exchange.script(cl_ord_id, "unknown_lost")
+    router.exchange.send_queue_s.append(10.0)
+    resent_at: list[int] = []
+    router.exchange.after_add_order = lambda _id, _probe: resent_at.append(router.clock())
+
+    await _one_order(router, "p-queued-lost")
+
+    [sent_deadline, _] = router.exchange.deadlines
+    assert sent_deadline == START_NS + 15 * _S
+    [_, resend] = resent_at
+    assert resend >= sent_deadline + int(router.config.absent_margin_s * _S)
+    _no_duplicates(router)
+
+
+class _LeaseFence:
+    """Ownership proven until ``lands_by`` (the lease end + in-flight time a taker waits)."""
+
+    def __init__(self, lands_by: int) -> None:
+        self.lands_by = lands_by
+        self.confirmed = 0
+
+    async def confirm(self) -> None:
+        self.confirmed += 1
+
+    def lands_by_ns(self) -> int:
+        return self.lands_by
+
+
+async def test_a_queued_placement_never_carries_a_deadline_past_what_a_taker_waits_out() -> None:
+    """Stamping at send time must not stretch the deadline beyond the ownership proof: a
+    router taking the batch over waits only until lease end + in-flight time."""
+    router = make_router()
+    router.exchange.send_queue_s.append(5.0)
+    fence = _LeaseFence(lands_by=START_NS + 8 * _S)
+
+    await _one_order(router, "p-fenced", fence=fence)
+
+    assert router.exchange.deadlines == [START_NS + 8 * _S]  # not start + 5 + 5 s
+    assert fence.confirmed == 1
+
+
 async def test_every_placement_carries_a_short_deadline() -> None:
     """No batch deadline: Kraken's ``deadline`` is still sent, now + placement_deadline_s."""
     router = make_router(ExecutionConfig(placement_deadline_s=4.0))
