@@ -70,14 +70,6 @@ def _in_flight(sim: RunningSim) -> bool:
     return sim.exchange.request_counts().get("AddOrder", 0) > len(sim.exchange.ledger())
 
 
-@pytest.mark.xfail(
-    strict=False,
-    raises=TimeoutError,
-    reason="intermittent (2 of 5 clean-clone runs): the taking-over router logged "
-    "batch.settling for every batch, then nothing for 118 s, so the batches never ended; "
-    "a hang in the resume path under investigation. Only a timeout is tolerated: a duplicate, "
-    "a loss or a misreport still fails this test",
-)
 async def test_stalled_router_and_takeover_place_every_order_exactly_once(
     bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
