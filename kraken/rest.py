@@ -55,6 +55,7 @@ from kraken.ratelimit import RestCallLimiter, TradingRateLimiter, cancel_penalty
 from kraken.result import KrakenFailure, KrakenOk, KrakenResult
 from kraken.send_deadline import SendDeadline
 from kraken.signing import sign_request
+from kraken.venue_clock import VenueClockBound
 from schemas.config import KrakenConfig
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.orders import OrderRequest, OrderSide, OrderType, TimeInForce
@@ -213,6 +214,8 @@ class KrakenRestClient:
         self._nonces = nonces
         self.rest_limiter = RestCallLimiter(config.tier, clock)
         self.trading_limiter = TradingRateLimiter(config.tier, clock)
+        self.venue_clock = VenueClockBound()
+        """How far this host's clock may run ahead of Kraken's (waits for deadlines add it)."""
         self._base_url = config.rest_url.rstrip("/").removesuffix("/0")
         self._session: aiohttp.ClientSession | None = None
         self._tracked: dict[str, _TrackedOrder] = {}
@@ -547,6 +550,7 @@ class KrakenRestClient:
         else:
             outcome = await self._send_public(self._session, endpoint, payload)
         latency = self._monotonic_ns() - started
+        self.venue_clock.observe(outcome.date, self._clock())
         result = interpret_response(endpoint, outcome, decode, latency)
         if isinstance(result, KrakenFailure):
             if is_general_rate_limit(result.errors):
@@ -810,6 +814,8 @@ class RawResponse:
     maybe_sent: bool = False
     """For transport failures: could the request have reached Kraken?"""
     detail: str = ""
+    date: str | None = None
+    """The answer's HTTP ``Date`` header (the venue's clock, to the second)."""
 
 
 async def _exchange(
@@ -819,7 +825,9 @@ async def _exchange(
     try:
         async with request as response:
             body = await response.read()
-            return RawResponse(status=response.status, body=body)
+            return RawResponse(
+                status=response.status, body=body, date=response.headers.get("Date")
+            )
     except aiohttp.ConnectionTimeoutError as e:
         return RawResponse(
             transport_error=TransportError.TIMEOUT, maybe_sent=False, detail=f"connect: {e}"

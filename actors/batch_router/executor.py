@@ -512,8 +512,9 @@ class BatchExecution:
 
     def _absent_after_ns(self, slots: Sequence[OrderSlot]) -> int:
         """When a not-found answer proves ``slots`` absent: the latest deadline actually sent
-        with any of their placements, plus margin. A placement whose deadline was never
-        stamped was never signed, so never sent: it cannot land."""
+        with any of their placements, plus margin, plus how far this host's clock may run ahead
+        of the venue's (which is the clock that applies the deadline). A placement whose
+        deadline was never stamped was never signed, so never sent: it cannot land."""
         margin = int(self._config.absent_margin_s * _NS)
         latest = max(
             (
@@ -524,7 +525,9 @@ class BatchExecution:
             ),
             default=0,
         )
-        return latest + margin
+        if latest == 0:
+            return margin
+        return latest + margin + self._gateway.clock_ahead_ns()
 
     def _next_pause_s(
         self, unresolved: Sequence[OrderSlot], round_number: int, pause_s: float

@@ -55,6 +55,9 @@ class KrakenGateway:
             return None
         return info
 
+    def clock_ahead_ns(self) -> int:
+        return self._client.venue_clock.ahead_ns()
+
     def _rest_pair(self, pair: str) -> str:
         return self._registry.to_altname(pair) if pair in self._registry else pair
 

@@ -172,6 +172,10 @@ class ExchangeGateway(Protocol):
     def pair_rules(self, pair: str) -> PairRules | None:
         """Rules of a WS v2 symbol, or ``None`` when the pair is unknown."""
 
+    def clock_ahead_ns(self) -> int:
+        """How far this host's clock may run ahead of the venue's (``>= 0``): a wait that ends
+        at a Kraken deadline, read on this host's clock, is that much longer."""
+
 
 class OwnershipLost(Exception):
     """This router no longer provably owns the batch: it must stop working on it at once."""

@@ -42,6 +42,7 @@ from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
 from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from kraken.venue_clock import UNKNOWN_AHEAD_NS
 from kraken.ws_trading import WS_TRADING_SCOPE, KrakenWsTrading, auth_url_for
 from schemas.config import ConfigError, GalFridayConfig, KrakenConfig, OrderEntry
 from schemas.events import (
@@ -437,7 +438,11 @@ class BatchRouterActor(Actor):
             name=f"lease:{event.batch_id}",
         )
         try:
-            wait_s = (claim.settle_until_ns - self.context.clock()) / _NS
+            settle_until_ns = claim.settle_until_ns
+            if settle_until_ns:
+                # The previous owner's deadlines are applied on the venue's clock.
+                settle_until_ns += self._clock_ahead_of_venue_ns()
+            wait_s = (settle_until_ns - self.context.clock()) / _NS
             if wait_s > 0:
                 # The previous owner's orders may land until then: look them up afterwards.
                 _log.info("batch.settling batch_id=%s wait_s=%.1f", event.batch_id, wait_s)
@@ -469,6 +474,11 @@ class BatchRouterActor(Actor):
         with contextlib.suppress(OwnershipLost):
             await lease.finish()
         return completed
+
+    def _clock_ahead_of_venue_ns(self) -> int:
+        if self._client is None:
+            return UNKNOWN_AHEAD_NS
+        return self._client.venue_clock.ahead_ns()
 
     def _abandon(self, batch_id: str) -> None:
         _log.warning("batch.abandoned batch_id=%s reason=lease_lost", batch_id)

@@ -60,6 +60,9 @@ class WsOrderGateway:
     def pair_rules(self, pair: str) -> PairRules | None:
         return self._rest.pair_rules(pair)
 
+    def clock_ahead_ns(self) -> int:
+        return self._rest.clock_ahead_ns()
+
     async def find_order(self, lookup: OrderLookup) -> LookupResult:
         return await self._rest.find_order(lookup)
 

@@ -119,6 +119,8 @@ class ExchangeDouble:
         """Called with ``(cl_ord_id, probe)`` after each AddOrder, e.g. to move the market."""
         self.raise_after_booking = 0
         """How many next AddOrder calls book the order and then raise (a dropped connection)."""
+        self.clock_ahead = 0
+        """How far the router's clock runs ahead of this exchange's (ns)."""
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -213,6 +215,9 @@ class ExchangeDouble:
 
     def pair_rules(self, pair: str) -> PairRulesRecord | None:
         return self.pairs.get(pair)
+
+    def clock_ahead_ns(self) -> int:
+        return self.clock_ahead
 
     # -- internals -------------------------------------------------------------------------
 

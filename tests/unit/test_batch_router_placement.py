@@ -156,6 +156,24 @@ async def test_absent_is_proven_only_after_the_deadline_actually_sent() -> None:
     _no_duplicates(router)
 
 
+async def test_a_host_clock_ahead_of_the_venue_delays_the_absent_proof_by_as_much() -> None:
+    """The venue applies the deadline on its clock; this host's runs up to 3 s ahead, so
+    "deadline + margin" on the host's clock comes 3 s early: the re-send waits those 3 s."""
+    router = make_router()
+    router.exchange.clock_ahead = 3 * _S
+    cl_ord_id = derive_cl_ord_id("p-ahead", 0)
+    router.exchange.script(cl_ord_id, "unknown_lost")
+    resent_at: list[int] = []
+    router.exchange.after_add_order = lambda _id, _probe: resent_at.append(router.clock())
+
+    await _one_order(router, "p-ahead")
+
+    [sent_deadline, _] = router.exchange.deadlines
+    [_, resend] = resent_at
+    assert resend >= sent_deadline + int(router.config.absent_margin_s * _S) + 3 * _S
+    _no_duplicates(router)
+
+
 class _LeaseFence:
     """Ownership proven until ``lands_by`` (the lease end + in-flight time a taker waits)."""
 
