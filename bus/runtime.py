@@ -31,6 +31,8 @@ from schemas import GalFridayConfig
 __all__ = ["ActorRunner", "run_actor"]
 
 _LOGGER = logging.getLogger(__name__)
+IN_FLIGHT_GRACE_S = 5.0
+"""How long a stop waits for in-flight handlers before cancelling them."""
 
 _DELIVER_POLICIES = {
     "all": DeliverPolicy.ALL,
@@ -230,8 +232,27 @@ class ActorRunner:
         self._in_flight.add(task)
         task.add_done_callback(self._in_flight.discard)
 
+    async def _finish_in_flight(self) -> None:
+        """Give in-flight handlers ``IN_FLIGHT_GRACE_S`` to finish, then cancel them: a stop
+        asked for must end the process promptly. A cancelled JetStream message is not acked,
+        so it is redelivered (e.g. a batch is resumed by a router)."""
+        _, pending = await asyncio.wait(set(self._in_flight), timeout=IN_FLIGHT_GRACE_S)
+        if not pending:
+            return
+        _LOGGER.warning(
+            "actor.stop_cancels_in_flight name=%s handlers=%d grace_s=%.0f "
+            "(unacked messages are redelivered)",
+            self.actor.name,
+            len(pending),
+            IN_FLIGHT_GRACE_S,
+        )
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
     async def stop(self) -> None:
-        """Stop taking work, finish what is in flight, stop the actor, drain the connection."""
+        """Stop taking work, finish what is in flight (within a grace), stop the actor, drain
+        the connection."""
         self._stopping.set()
         if self._dispatcher is not None:
             self._dispatcher.accepting = False
@@ -249,7 +270,7 @@ class ActorRunner:
             with contextlib.suppress(Exception):
                 await pull.unsubscribe()
         if self._in_flight:
-            await asyncio.gather(*self._in_flight, return_exceptions=True)
+            await self._finish_in_flight()
         if self._actor_entered:
             await self.actor.stop()
         if self._service is not None:

@@ -211,6 +211,7 @@ class BatchRouterActor(Actor):
         self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
 
     async def stop(self) -> None:
+        await self._stop_unfinished_batches()
         if self._confirming is not None:
             self._confirming.cancel()
         background = [task for task in self._tasks if task.get_name() != "kraken-calls"]
@@ -235,6 +236,18 @@ class BatchRouterActor(Actor):
             await self._ws_trading.stop()
         if self._client is not None:
             await self._client.close()
+
+    async def _stop_unfinished_batches(self) -> None:
+        """Batches whose handler the stop cancelled still run (shielded): stop them now, so
+        nothing is placed after the stop. Unacked, each is redelivered and resumed."""
+        unfinished = [task for task in self._in_flight.values() if not task.done()]
+        for batch_id, task in list(self._in_flight.items()):
+            if not task.done():
+                _log.warning(
+                    "batch.stopped_unfinished batch_id=%s (resumed on redelivery)", batch_id
+                )
+                task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _load_pairs(self, client: KrakenRestClient) -> PairRegistry:
         """``AssetPairs`` until it answers: without pair rules no order can be validated."""
