@@ -18,6 +18,7 @@ from bus.jetstream import (
     BATCHES_BUCKET,
     BREAKER_SNAPSHOTS_BUCKET,
     BREAKERS_BUCKET,
+    CLIENT_IDS_BUCKET,
     CONTROL_BUCKET,
     EXCHANGE_STATUS_BUCKET,
     LEASES_BUCKET,
@@ -147,8 +148,9 @@ _KV: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
         (BREAKERS_BUCKET, BREAKER_SNAPSHOTS_BUCKET, LEASES_BUCKET),
         (EXCHANGE_STATUS_BUCKET,),
     ),
-    # The router writes its batch claims and its API-key lease (in the control bucket).
-    "batch-router": ((BATCHES_BUCKET, CONTROL_BUCKET), (BREAKERS_BUCKET,)),
+    # The router writes its batch claims, the client ids it executed and its API-key lease
+    # (in the control bucket).
+    "batch-router": ((BATCHES_BUCKET, CLIENT_IDS_BUCKET, CONTROL_BUCKET), (BREAKERS_BUCKET,)),
 }
 
 

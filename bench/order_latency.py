@@ -1,16 +1,23 @@
 """Added latency from ``OrderBatchRequested`` to the order at the exchange (issue 14 item 2),
-with nats-server, the simulator and the batch router each a separate process, as deployed.
+with nats-server, the simulator and the batch router each a separate process, as deployed;
+and what ownership fencing and placement deadlines cost (issue 10), measured in the same run.
 
-The bench process publishes single-order batches one after another, stamping each just before
-the JetStream publish; the simulator's ledger records when it accepted each AddOrder (its
-``time_ns``, the same host clock). Added latency = ledger time - publish time.
+Two routers run side by side, each on its own subject root and its own API key of one sim
+account: the real one (``galfriday actor batch-router``: batch claim, lease, outcome journal,
+client-id record, a Kraken deadline on every placement) and ``bench.unfenced_router`` (none of
+them; unsafe, bench only). Rounds alternate between them (and which goes first), so both meet
+the same machine load. The bench publishes single-order batches one after another, stamping
+each just before the JetStream publish; the simulator's ledger records when it accepted each
+AddOrder (its ``time_ns``, the same host clock). Added latency = ledger time - publish time.
 
-    python -m bench.order_latency [batches]     # default 200 (110 is the issue's minimum)
+    python -m bench.order_latency [batches] [--derived-ids]   # per router; default 200
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import base64
 import os
 import signal
 import socket
@@ -33,6 +40,7 @@ import yaml
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from bench.unfenced_router import GUARD_ENV, GUARD_VALUE
 from bus import Subjects, encode
 from bus.codec import EVENTS
 from bus.jetstream import MSG_ID_HEADER
@@ -55,6 +63,11 @@ VOLUMES = (
 selling, so balances and rate counters hold for thousands of batches."""
 GAP_S = 0.02
 """Pause between batches, so each one meets an idle pipeline as a lone order would."""
+ROUNDS = 10
+"""Rounds of the fenced/unfenced alternation."""
+FENCED, UNFENCED = "fenced", "unfenced"
+UNFENCED_KEY = "bench-unfenced-key"
+UNFENCED_SECRET = base64.b64encode(b"bench-unfenced-router-one-account".ljust(64, b"u")).decode()
 
 
 def _free_port() -> int:
@@ -66,9 +79,10 @@ def _free_port() -> int:
 def _spawn(
     args: list[str], log: Path, env: dict[str, str] | None = None
 ) -> subprocess.Popen[bytes]:
+    """``args``: a module and its arguments (``actors.cli.main actor batch-router``)."""
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "actors.cli.main", *args],
+            [sys.executable, "-m", *args],
             cwd=REPO_ROOT,
             env={**os.environ, **(env or {})},
             stdout=out,
@@ -124,7 +138,7 @@ async def _wait_for_router(client: Client, subjects: Subjects, router: Any, log:
                 await asyncio.sleep(0.2)
 
 
-def _batch(index: int, run: str) -> OrderBatchRequested:
+def _batch(index: int, run: str, client_ids: bool) -> OrderBatchRequested:
     now = time.time_ns()
     pair, volume = VOLUMES[index % len(VOLUMES)]
     order = OrderRequest(
@@ -132,7 +146,7 @@ def _batch(index: int, run: str) -> OrderBatchRequested:
         side=OrderSide.BUY if index // len(VOLUMES) % 2 == 0 else OrderSide.SELL,
         order_type=OrderType.MARKET,
         volume=volume,
-        cl_ord_id=f"lat{run}{index}",
+        cl_ord_id=f"l{run}{index}" if client_ids else None,
     )
     return OrderBatchRequested(
         ts_event=now,
@@ -143,8 +157,10 @@ def _batch(index: int, run: str) -> OrderBatchRequested:
     )
 
 
-async def _send_batches(client: Client, subjects: Subjects, count: int, run: str) -> dict[str, int]:
-    """Publish ``count`` single-order batches one at a time; the publish time per cl_ord_id."""
+async def _send_batches(
+    client: Client, subjects: Subjects, indices: range, run: str, client_ids: bool
+) -> dict[str, int]:
+    """Publish single-order batches one at a time; the publish time per cl_ord_id."""
     completed: asyncio.Queue[BatchCompleted] = asyncio.Queue()
 
     async def on_completed(msg: Msg) -> None:
@@ -156,8 +172,8 @@ async def _send_batches(client: Client, subjects: Subjects, count: int, run: str
     js = client.jetstream()
     published: dict[str, int] = {}
     try:
-        for index in range(count):
-            batch = _batch(index, run)
+        for index in indices:
+            batch = _batch(index, run, client_ids)
             payload = encode(batch)
             published_ns = time.time_ns()
             await js.publish(
@@ -166,9 +182,7 @@ async def _send_batches(client: Client, subjects: Subjects, count: int, run: str
             result = await asyncio.wait_for(completed.get(), 30)
             if result.placed != 1:
                 raise RuntimeError(f"{result.batch_id}: not placed: {result.results}")
-            cl_ord_id = batch.orders[0].cl_ord_id
-            assert cl_ord_id is not None
-            published[cl_ord_id] = published_ns
+            published[result.results[0].cl_ord_id] = published_ns
             await asyncio.sleep(GAP_S)
     finally:
         await subscription.unsubscribe()
@@ -192,71 +206,122 @@ def _quantiles(samples_ms: list[float]) -> dict[str, float]:
     }
 
 
-async def measure(batches: int = 200, warmup: int = WARMUP) -> dict[str, float]:
-    """p50/p95/p99/max of the added latency in ms over ``batches`` single-order batches."""
+def _router_config(workdir: Path, name: str, nats_url: str, root: str, sim_url: str) -> Path:
+    port = sim_url.rsplit(":", 1)[1]
+    config = {
+        "nats": {"url": nats_url, "subject_root": root},
+        "kraken": {"rest_url": sim_url, "ws_url": f"ws://127.0.0.1:{port}/ws/v2", "tier": "pro"},
+        "execution": {"risk_check_enabled": False},
+    }
+    path = workdir / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+async def measure(
+    batches: int = 200, warmup: int = WARMUP, rounds: int = ROUNDS, client_ids: bool = True
+) -> dict[str, float]:
+    """p50/p95/p99/max of the added latency in ms over ``batches`` single-order batches per
+    router: the real one (``p50_ms`` …) and the unfenced one (``unfenced_p50_ms`` …), in
+    alternating rounds of one run; ``fencing_p50_ms``/``fencing_p99_ms``: the difference.
+    ``client_ids``: each order carries a client ``cl_ord_id`` (the real router then also
+    records it in KV before placing); without, the router derives the ids."""
     run = uuid.uuid4().hex[:6]
-    root = f"lat{run}"
-    subjects = Subjects(root)
+    roots = {FENCED: f"lat{run}f", UNFENCED: f"lat{run}u"}
+    rounds = max(1, min(rounds, batches))
     with running_nats_server() as server, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         port = _free_port()
         sim_url = f"http://127.0.0.1:{port}"
-        config = {
-            "nats": {"url": server.url, "subject_root": root},
-            "kraken": {
-                "rest_url": sim_url,
-                "ws_url": f"ws://127.0.0.1:{port}/ws/v2",
-                "tier": "pro",
-            },
-            "execution": {"risk_check_enabled": False},
+        scenario = workdir / "scenario.yaml"
+        second_key = {"key": UNFENCED_KEY, "secret": UNFENCED_SECRET, "account_of": DEFAULT_API_KEY}
+        scenario.write_text(yaml.safe_dump({"accounts": [second_key]}))
+        sim_args = ["actors.cli.main", "sim", "--port", str(port), "--tier", "pro"]
+        sim_args += ["--seed", "11", "--scenario", str(scenario)]
+        routers = {
+            FENCED: (
+                ["actors.cli.main", "actor", "batch-router"],
+                {"KRAKEN_API_KEY": DEFAULT_API_KEY, "KRAKEN_API_SECRET": DEFAULT_API_SECRET},
+            ),
+            UNFENCED: (
+                ["bench.unfenced_router"],
+                {
+                    "KRAKEN_API_KEY": UNFENCED_KEY,
+                    "KRAKEN_API_SECRET": UNFENCED_SECRET,
+                    GUARD_ENV: GUARD_VALUE,
+                },
+            ),
         }
-        config_path = workdir / "router.yaml"
-        config_path.write_text(yaml.safe_dump(config))
-        router_env = {
-            "GF_CONFIG": str(config_path),
-            "KRAKEN_API_KEY": DEFAULT_API_KEY,
-            "KRAKEN_API_SECRET": DEFAULT_API_SECRET,
-            "GF_LOG_LEVEL": "warning",
-        }
-        sim_args = ["sim", "--port", str(port), "--tier", "pro", "--seed", "11"]
-        router_log = workdir / "router.log"
+        published: dict[str, dict[str, int]] = {FENCED: {}, UNFENCED: {}}
         async with AsyncExitStack() as stack:
             session = await stack.enter_async_context(aiohttp.ClientSession())
             sim = await stack.enter_async_context(_process(sim_args, workdir / "sim.log"))
             await _wait_for_sim(session, sim_url, sim)
-            router = await stack.enter_async_context(
-                _process(["actor", "batch-router"], router_log, router_env)
-            )
             client = await nats.connect(server.url)
             stack.push_async_callback(client.close)
-            await _wait_for_router(client, subjects, router, router_log)
-            published = await _send_batches(client, subjects, warmup + batches, run)
+            for mode, (command, env) in routers.items():
+                config_path = _router_config(workdir, mode, server.url, roots[mode], sim_url)
+                log = workdir / f"{mode}.log"
+                router_env = {**env, "GF_CONFIG": str(config_path), "GF_LOG_LEVEL": "warning"}
+                args = [*command, "--config", str(config_path)]
+                router = await stack.enter_async_context(_process(args, log, router_env))
+                await _wait_for_router(client, Subjects(roots[mode]), router, log)
+            for mode in (FENCED, UNFENCED):
+                warm = range(warmup)
+                await _send_batches(client, Subjects(roots[mode]), warm, mode[0] + run, client_ids)
+            per_round = -(-batches // rounds)
+            for number in range(rounds):
+                order = (FENCED, UNFENCED) if number % 2 == 0 else (UNFENCED, FENCED)
+                first = warmup + number * per_round
+                indices = range(first, min(first + per_round, warmup + batches))
+                for mode in order:
+                    sent = await _send_batches(
+                        client, Subjects(roots[mode]), indices, mode[0] + run, client_ids
+                    )
+                    published[mode].update(sent)
             at_exchange = await _ledger_times(session, sim_url)
-    order = sorted(published, key=published.__getitem__)[warmup:]
-    added_ms = [(at_exchange[cl] - published[cl]) / 1e6 for cl in order]
-    return _quantiles(added_ms)
+    figures: dict[str, float] = {}
+    for mode, prefix in ((FENCED, ""), (UNFENCED, "unfenced_")):
+        added_ms = [(at_exchange[cl] - sent) / 1e6 for cl, sent in published[mode].items()]
+        figures |= {f"{prefix}{key}": value for key, value in _quantiles(added_ms).items()}
+    for cut in ("p50", "p99"):
+        cost = figures[f"{cut}_ms"] - figures[f"unfenced_{cut}_ms"]
+        figures[f"fencing_{cut}_ms"] = round(cost, 3)
+    return figures
 
 
 def report(result: dict[str, float]) -> None:
     print(
         f"OrderBatchRequested -> order at the exchange, router/sim/nats-server as processes, "
-        f"{result['batches']:.0f} single-order batches:"
+        f"{result['batches']:.0f} single-order batches per router, alternating rounds:"
     )
+    for label, prefix in (("fencing+deadlines on ", ""), ("fencing+deadlines off", "unfenced_")):
+        print(
+            f"  {label}  p50 {result[prefix + 'p50_ms']:.2f} ms   "
+            f"p95 {result[prefix + 'p95_ms']:.2f} ms   p99 {result[prefix + 'p99_ms']:.2f} ms   "
+            f"max {result[prefix + 'max_ms']:.2f} ms"
+        )
     print(
-        f"  p50 {result['p50_ms']:.2f} ms   p95 {result['p95_ms']:.2f} ms   "
-        f"p99 {result['p99_ms']:.2f} ms   max {result['max_ms']:.2f} ms"
+        f"  cost of fencing+deadlines: p50 {result['fencing_p50_ms']:+.2f} ms   "
+        f"p99 {result['fencing_p99_ms']:+.2f} ms"
     )
 
 
-def figures(batches: int = 200) -> dict[str, float]:
+def figures(batches: int = 200, *, client_ids: bool = True) -> dict[str, float]:
     """This bench's figures (printed) for the collected table (``bench.run_all``)."""
-    result = asyncio.run(measure(batches))
+    result = asyncio.run(measure(batches, client_ids=client_ids))
     report(result)
     return result
 
 
 def main() -> None:
-    figures(int(sys.argv[1]) if len(sys.argv) > 1 else 200)
+    parser = argparse.ArgumentParser(prog="bench.order_latency")
+    parser.add_argument("batches", nargs="?", type=int, default=200, help="per router")
+    parser.add_argument(
+        "--derived-ids", action="store_true", help="orders without a client cl_ord_id"
+    )
+    args = parser.parse_args()
+    figures(args.batches, client_ids=not args.derived_ids)
 
 
 if __name__ == "__main__":

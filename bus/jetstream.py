@@ -19,6 +19,7 @@ __all__ = [
     "BATCHES_BUCKET",
     "BREAKERS_BUCKET",
     "BREAKER_SNAPSHOTS_BUCKET",
+    "CLIENT_IDS_BUCKET",
     "CONTROL_BUCKET",
     "EXCHANGE_STATUS_BUCKET",
     "LEASES_BUCKET",
@@ -40,6 +41,8 @@ LEASES_BUCKET = "leases"
 """Active/standby leases (key: actor name); see ``actors.error_classifier.lease``."""
 BATCHES_BUCKET = "batches"
 """Batch ids ever executed, with their run and ownership lease (the batch router's)."""
+CLIENT_IDS_BUCKET = "client_ids"
+"""Client-supplied ``cl_ord_id`` values ever executed, with the batch that took each."""
 BATCHES_TTL_S = 365 * 86_400.0
 """Storage bound of a batch id record; the router's own retention is at most this."""
 
@@ -125,9 +128,10 @@ async def ensure_topology(
         LEASES_BUCKET,
     ):
         await ensure_key_value(js, subjects.bucket_name(kind), replicas=replicas or 1)
-    await ensure_key_value(
-        js, subjects.bucket_name(BATCHES_BUCKET), replicas=replicas or 1, ttl_s=BATCHES_TTL_S
-    )
+    for kind in (BATCHES_BUCKET, CLIENT_IDS_BUCKET):
+        await ensure_key_value(
+            js, subjects.bucket_name(kind), replicas=replicas or 1, ttl_s=BATCHES_TTL_S
+        )
 
 
 async def ensure_key_value(

@@ -232,7 +232,8 @@ class ActorRunner:
         task.add_done_callback(self._in_flight.discard)
 
     async def stop(self) -> None:
-        """Stop taking work, finish what is in flight, stop the actor, drain the connection."""
+        """Stop taking work, finish what is in flight (within a grace), stop the actor, drain
+        the connection."""
         self._stopping.set()
         grace_ends = asyncio.get_running_loop().time() + self.config.nats.stop_grace_s
         if self._dispatcher is not None:

@@ -825,9 +825,7 @@ async def _exchange(
     try:
         async with request as response:
             body = await response.read()
-            return RawResponse(
-                status=response.status, body=body, date=response.headers.get("Date")
-            )
+            return RawResponse(status=response.status, body=body, date=response.headers.get("Date"))
     except aiohttp.ConnectionTimeoutError as e:
         return RawResponse(
             transport_error=TransportError.TIMEOUT, maybe_sent=False, detail=f"connect: {e}"

@@ -24,6 +24,13 @@ from bus.ports import KeyValueStore
 
 __all__ = ["ApiKeyInUse", "ApiKeyLease", "key_fingerprint"]
 
+
+def _never_held(error: Exception) -> bool:
+    """A get that failed because the key has no value (never written, deleted, purged)."""
+    name = type(error).__name__
+    return isinstance(error, KeyError) or "NotFound" in name or "Deleted" in name
+
+
 _log = logging.getLogger(__name__)
 _NS = 1_000_000_000
 
@@ -84,7 +91,12 @@ class ApiKeyLease:
         """``None`` once the lease is ours, else the live holder's name."""
         try:
             entry = await self._store.get(self._key)
-        except Exception:  # never held
+        except Exception as e:
+            if not _never_held(e):
+                # The bucket did not answer (a stalled link, say): nothing is known about a
+                # holder, so none is named; creating now could only collide with our own.
+                self._last_error = f"{type(e).__name__}: {e}"
+                return "another process"
             entry = None
         value = getattr(entry, "value", None)
         mine = _Holder(self._owner, self._clock() + self._lease_ns)
@@ -124,5 +136,16 @@ class ApiKeyLease:
     async def _reacquire(self) -> None:
         try:
             await self.acquire()
-        except Exception as e:
-            _log.error("apikey.lease_lost error=%r", e)
+        except ApiKeyInUse as e:
+            if self._last_error is not None:
+                # Our renewals could not reach the bucket: nobody else is known to hold the key.
+                _log.warning(
+                    "apikey.lease_unconfirmed reason=control_bucket_unreachable error=%s "
+                    "(still trying; a second process on this key cannot start while the "
+                    "lease is unreadable)",
+                    self._last_error,
+                )
+            else:
+                _log.error("apikey.lease_lost error=%s", e)
+        else:
+            _log.info("apikey.lease_renewed owner=%s", self._owner)

@@ -7,7 +7,7 @@ Rate-limit waiting happens inside the Kraken client, never here.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
@@ -29,6 +29,7 @@ from schemas.queries import RetryVerdict
 __all__ = [
     "BatchPlacementReply",
     "BreakerView",
+    "ClientIdRegistry",
     "Clock",
     "EventSink",
     "ExchangeGateway",
@@ -201,6 +202,13 @@ class NoFence:
 
     def lands_by_ns(self) -> int | None:
         return None
+
+
+class ClientIdRegistry(Protocol):
+    async def claim(self, cl_ord_ids: Mapping[int, str]) -> dict[int, str]:
+        """Record the client-supplied ids (order index → id) as taken by this batch run;
+        answer index → reason for each id an earlier batch already used (those orders must
+        not be sent). Raises when it cannot tell: then nothing is sent."""
 
 
 class VerdictSource(Protocol):

@@ -17,6 +17,7 @@ from actors.batch_router.outcomes import (
 )
 from actors.batch_router.ports import (
     BreakerView,
+    ClientIdRegistry,
     Clock,
     EventSink,
     ExchangeGateway,
@@ -91,6 +92,7 @@ class OptimizedBatchProcessor:
         journal: OutcomeJournal | None = None,
         decided: Sequence[DecidedOutcome] = (),
         published: Collection[int] = (),
+        client_ids: ClientIdRegistry | None = None,
     ) -> BatchCompleted:
         """Run a bus request; ``resume`` is set by the shell when this run of the batch may
         already have sent orders (redelivery, takeover)."""
@@ -107,6 +109,7 @@ class OptimizedBatchProcessor:
             journal=journal,
             decided=decided,
             published=published,
+            client_ids=client_ids,
         )
 
     async def process_batch_orders(
@@ -124,13 +127,16 @@ class OptimizedBatchProcessor:
         journal: OutcomeJournal | None = None,
         decided: Sequence[DecidedOutcome] = (),
         published: Collection[int] = (),
+        client_ids: ClientIdRegistry | None = None,
     ) -> BatchCompleted:
         """``run_id`` makes the derived ``cl_ord_id`` values unique to this run of the batch id;
         ``run_started_ns`` (default: now) bounds which exchange orders can be this run's;
         ``fence`` is asked before every placement (see :class:`PlacementFence`); ``journal``
         stores each outcome before it is published, and ``decided`` holds the outcomes a
         previous run stored: they are final, restored first and never decided again (their
-        events are published again unless ``published`` says they were)."""
+        events are published again unless ``published`` says they were); ``client_ids``
+        takes the client-supplied ``cl_ord_id`` values of the orders about to be placed and
+        refuses those an earlier batch used."""
         started_ns = self._clock()
         batch_id = batch_id if batch_id is not None else self._new_batch_id()
         book = OutcomeBook(batch_id, self._sink, self._clock, journal)
@@ -176,6 +182,8 @@ class OptimizedBatchProcessor:
                     [slot for slot in slots if not book.is_decided(slot.index)], execution
                 )
             pending = await self._screen(slots, book, strategy)
+            if client_ids is not None and not validate_only:
+                pending = await self._claim_client_ids(pending, book, client_ids)
             await self._run(strategy, pending, book, execution)
             for slot in slots:
                 if not book.is_decided(slot.index):
@@ -270,6 +278,19 @@ class OptimizedBatchProcessor:
                 book.set_notional(slot.index, notional(slot.order, reference))
             return valid
         return await self._pre_trade_risk(valid, book, strategy)
+
+    async def _claim_client_ids(
+        self, slots: Sequence[OrderSlot], book: OutcomeBook, client_ids: ClientIdRegistry
+    ) -> list[OrderSlot]:
+        """Client-supplied ids are executed once: an id an earlier batch used is refused."""
+        supplied = {slot.index: slot.cl_ord_id for slot in slots if slot.order.cl_ord_id}
+        if not supplied:
+            return list(slots)
+        refused = await client_ids.claim(supplied)
+        for slot in slots:
+            if slot.index in refused:
+                await book.rejected(slot, refused[slot.index], category=LOCAL_CATEGORY)
+        return [slot for slot in slots if slot.index not in refused]
 
     async def _pre_trade_risk(
         self, slots: Sequence[OrderSlot], book: OutcomeBook, strategy: BatchStrategy

@@ -26,6 +26,7 @@ from actors.batch_router.bus_ports import (
     BusMarketView,
     BusVerdictSource,
 )
+from actors.batch_router.client_id_claims import ClientIdClaims
 from actors.batch_router.key_lease import ApiKeyInUse, ApiKeyLease
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
@@ -33,8 +34,8 @@ from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
 from actors.batch_router.ws_gateway import WsOrderGateway
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
-from bus.jetstream import BATCHES_BUCKET, CONTROL_BUCKET
-from bus.ports import BusContext
+from bus.jetstream import BATCHES_BUCKET, CLIENT_IDS_BUCKET, CONTROL_BUCKET
+from bus.ports import BusContext, KeyValueStore
 from bus.subjects import Subjects
 from kraken.credentials import Credentials, load_credentials
 from kraken.errors import MissingCredentialsError
@@ -95,6 +96,7 @@ class BatchRouterActor(Actor):
     _ws_trading: KrakenWsTrading | None = field(default=None, init=False, repr=False)
     _ws_breaker: BreakerState = field(default=BreakerState.CLOSED, init=False, repr=False)
     _claims: BatchClaims | None = field(default=None, init=False, repr=False)
+    _client_id_store: KeyValueStore | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
     _verdicts: BusVerdictSource | None = field(default=None, init=False, repr=False)
@@ -158,6 +160,7 @@ class BatchRouterActor(Actor):
             margin_s=execution.absent_margin_s,
             retention_s=execution.batch_id_retention_days * 86_400,
         )
+        self._client_id_store = await context.key_value(CLIENT_IDS_BUCKET)
         self._tasks.append(asyncio.create_task(self._refresh_loop(), name="state-refresh"))
         if execution.dead_mans_switch:
             self._tasks.append(asyncio.create_task(self._dead_mans_switch(), name="dms"))
@@ -209,14 +212,9 @@ class BatchRouterActor(Actor):
         self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
 
     async def stop(self) -> None:
+        await self._stop_unfinished_batches()
         if self._confirming is not None:
             self._confirming.cancel()
-        # Batches still running were handed back by the runtime (stop grace over): stop their
-        # work too, as a crash would, before the Kraken client closes under it.
-        abandoned = list(self._in_flight.values())
-        for work in abandoned:
-            work.cancel()
-        await asyncio.gather(*abandoned, return_exceptions=True)
         background = [task for task in self._tasks if task.get_name() != "kraken-calls"]
         for task in background:
             task.cancel()
@@ -239,6 +237,18 @@ class BatchRouterActor(Actor):
             await self._ws_trading.stop()
         if self._client is not None:
             await self._client.close()
+
+    async def _stop_unfinished_batches(self) -> None:
+        """Batches whose handler the stop cancelled still run (shielded): stop them now, so
+        nothing is placed after the stop. Unacked, each is redelivered and resumed."""
+        unfinished = [task for task in self._in_flight.values() if not task.done()]
+        for batch_id, task in list(self._in_flight.items()):
+            if not task.done():
+                _log.warning(
+                    "batch.stopped_unfinished batch_id=%s (resumed on redelivery)", batch_id
+                )
+                task.cancel()
+        await asyncio.gather(*unfinished, return_exceptions=True)
 
     async def _load_pairs(self, client: KrakenRestClient) -> PairRegistry:
         """``AssetPairs`` until it answers: without pair rules no order can be validated."""
@@ -460,6 +470,7 @@ class BatchRouterActor(Actor):
                     journal=lease,
                     decided=record.outcomes,
                     published=record.published,
+                    client_ids=self._client_ids(event.batch_id, record.run_id),
                 ),
             )
         except BaseException as e:
@@ -479,6 +490,17 @@ class BatchRouterActor(Actor):
         if self._client is None:
             return UNKNOWN_AHEAD_NS
         return self._client.venue_clock.ahead_ns()
+
+    def _client_ids(self, batch_id: str, run_id: str) -> ClientIdClaims | None:
+        if self._client_id_store is None:
+            return None
+        return ClientIdClaims(
+            self._client_id_store,
+            batch_id=batch_id,
+            run_id=run_id,
+            clock=self.context.clock,
+            retention_s=self.config.execution.batch_id_retention_days * 86_400,
+        )
 
     def _abandon(self, batch_id: str) -> None:
         _log.warning("batch.abandoned batch_id=%s reason=lease_lost", batch_id)

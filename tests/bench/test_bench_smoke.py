@@ -19,6 +19,7 @@ from bench import (
     replay,
     run_all,
     sim_market,
+    unfenced_router,
 )
 from tests.support.process_stack import REPO_ROOT
 
@@ -46,9 +47,12 @@ def test_sim_market_measures_matching_and_the_book_pipeline() -> None:
 
 
 def test_order_latency_measures_batches_through_separate_processes() -> None:
-    figures = asyncio.run(order_latency.measure(batches=3, warmup=1))
-    assert figures["batches"] == 3
-    assert 0 < figures["p50_ms"] <= figures["p99_ms"] <= figures["max_ms"]
+    figures = asyncio.run(order_latency.measure(batches=3, warmup=1, rounds=2))
+    for prefix in ("", "unfenced_"):  # the real router and the unfenced one, same run
+        assert figures[f"{prefix}batches"] == 3
+        assert 0 < figures[f"{prefix}p50_ms"] <= figures[f"{prefix}p99_ms"]
+        assert figures[f"{prefix}p99_ms"] <= figures[f"{prefix}max_ms"]
+    assert "fencing_p50_ms" in figures
 
 
 def test_replay_measures_the_command_with_its_start_up() -> None:
@@ -85,3 +89,11 @@ def test_recovery_measures_a_run_with_and_without_a_kill() -> None:
     assert [run.label for run in runs] == ["after-nokill", "after-kill"]
     assert all(run.terminal == 2 for run in runs)
     assert all(run.seconds > 0 for run in runs)
+
+
+def test_the_unfenced_router_refuses_to_start_without_its_bench_guard(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv(unfenced_router.GUARD_ENV, raising=False)
+    assert unfenced_router.main(["--config", "unused.yaml"]) == 2
+    assert unfenced_router.GUARD_ENV in capsys.readouterr().err
