@@ -17,31 +17,20 @@ __all__ = ["SendDeadline"]
 class SendDeadline:
     """``stamp(now)`` = ``min(now + span_ns, not_after_ns)``; ``sent_ns`` the latest stamped."""
 
-    __slots__ = ("_fixed_ns", "_not_after_ns", "_sent_ns", "_span_ns")
+    __slots__ = ("_not_after_ns", "_sent_ns", "_span_ns")
 
     def __init__(self, span_ns: int, *, not_after_ns: int | None = None) -> None:
         if span_ns <= 0:
             raise ValueError(f"a deadline span must be positive, got {span_ns} ns")
         self._span_ns = span_ns
         self._not_after_ns = not_after_ns
-        self._fixed_ns: int | None = None
         self._sent_ns: int | None = None
-
-    @classmethod
-    def at(cls, deadline_ns: int) -> SendDeadline:
-        """A deadline already fixed by the caller (e.g. a one-off CLI or test call)."""
-        fixed = cls(1)
-        fixed._fixed_ns = deadline_ns
-        return fixed
 
     def stamp(self, now_ns: int) -> int:
         """The deadline to send with a request signed at ``now_ns``; remembered as sent."""
-        if self._fixed_ns is not None:
-            deadline = self._fixed_ns
-        else:
-            deadline = now_ns + self._span_ns
-            if self._not_after_ns is not None:
-                deadline = min(deadline, self._not_after_ns)
+        deadline = now_ns + self._span_ns
+        if self._not_after_ns is not None:
+            deadline = min(deadline, self._not_after_ns)
         # A resend (e.g. after a refused token) is stamped again: the later one bounds landing.
         self._sent_ns = deadline if self._sent_ns is None else max(self._sent_ns, deadline)
         return deadline

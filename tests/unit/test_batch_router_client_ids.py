@@ -1,87 +1,34 @@
-"""Client-supplied ``cl_ord_id`` values are claimed before any placement: a refused one is
-rejected with its reason and never sent; a registry that cannot tell stops the batch unsent."""
+"""Deterministic client order ids (crash-resume relies on them)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
-import pytest
-
-from actors.batch_router import derive_cl_ord_id
-from schemas.events import OrderOutcome
-from schemas.orders import BatchStrategy
-from tests.support.batch_router_doubles import make_router, market_order
+from actors.batch_router import assign_cl_ord_ids, derive_cl_ord_id, is_valid_cl_ord_id
+from tests.support.batch_router_doubles import limit_order
 
 
-class RegistryDouble:
-    def __init__(self, taken: Mapping[str, str] | None = None, broken: bool = False) -> None:
-        self.taken = dict(taken or {})
-        self.broken = broken
-        self.asked: list[dict[int, str]] = []
-
-    async def claim(self, cl_ord_ids: Mapping[int, str]) -> dict[int, str]:
-        self.asked.append(dict(cl_ord_ids))
-        if self.broken:
-            raise ConnectionError("bucket unreachable")
-        return {
-            index: f"duplicate_cl_ord_id: {value!r} was used by batch {self.taken[value]!r}"
-            for index, value in cl_ord_ids.items()
-            if value in self.taken
-        }
+def test_derive_cl_ord_id_is_deterministic_and_kraken_sized() -> None:
+    """The same batch id and index always give the same printable id of at most 18 chars."""
+    first = derive_cl_ord_id("batch-7f3a", 3)
+    assert first == derive_cl_ord_id("batch-7f3a", 3)
+    assert len(first) <= 18
+    assert is_valid_cl_ord_id(first)
 
 
-async def test_an_id_taken_by_an_earlier_batch_is_rejected_and_never_sent() -> None:
-    router = make_router()
-    registry = RegistryDouble({"desk-1": "older"})
-    orders = [market_order(cl_ord_id="desk-1"), market_order(cl_ord_id="desk-2"), market_order()]
-
-    completed = await router.processor.process_batch_orders(
-        orders, BatchStrategy.SEQUENTIAL, batch_id="b", client_ids=registry
-    )
-
-    assert registry.asked == [{0: "desk-1", 1: "desk-2"}]  # derived ids are not the client's
-    assert [r.outcome for r in completed.results] == [
-        OrderOutcome.REJECTED,
-        OrderOutcome.PLACED,
-        OrderOutcome.PLACED,
-    ]
-    [rejected] = router.sink.rejected()
-    assert rejected.reason.startswith("duplicate_cl_ord_id")
-    assert rejected.category == "local"
-    assert router.exchange.bookings == ["desk-2", derive_cl_ord_id("b", 2)]
+def test_derive_cl_ord_id_when_batch_or_index_differs_then_ids_differ() -> None:
+    """Ids do not collide across 200 batches of 50 orders."""
+    ids = {derive_cl_ord_id(f"batch-{batch}", index) for batch in range(200) for index in range(50)}
+    assert len(ids) == 200 * 50
 
 
-async def test_a_registry_that_cannot_tell_stops_the_batch_before_any_placement() -> None:
-    router = make_router()
-    registry = RegistryDouble(broken=True)
-
-    with pytest.raises(ConnectionError):
-        await router.processor.process_batch_orders(
-            [market_order(cl_ord_id="desk-3")],
-            BatchStrategy.SEQUENTIAL,
-            batch_id="b",
-            client_ids=registry,
-        )
-
-    assert router.exchange.placement_calls == []
+def test_assign_cl_ord_ids_keeps_client_ids_and_derives_the_rest() -> None:
+    """A client-given id wins; others are derived from the batch id and index."""
+    orders = [limit_order(cl_ord_id="mine-1"), limit_order()]
+    assert assign_cl_ord_ids("b1", orders) == ("mine-1", derive_cl_ord_id("b1", 1))
 
 
-async def test_validate_only_and_invalid_orders_take_no_id() -> None:
-    router = make_router()
-    registry = RegistryDouble()
-
-    await router.processor.process_batch_orders(
-        [market_order(cl_ord_id="desk-4")],
-        BatchStrategy.SEQUENTIAL,
-        batch_id="v",
-        validate_only=True,
-        client_ids=registry,
-    )
-    await router.processor.process_batch_orders(
-        [market_order(cl_ord_id="desk-5", volume="0")],
-        BatchStrategy.SEQUENTIAL,
-        batch_id="w",
-        client_ids=registry,
-    )
-
-    assert registry.asked == []
+def test_is_valid_cl_ord_id_rejects_long_or_non_printable_ids() -> None:
+    """Kraken free text: 1-18 printable ASCII characters, no spaces."""
+    assert not is_valid_cl_ord_id("x" * 19)
+    assert not is_valid_cl_ord_id("has space")
+    assert not is_valid_cl_ord_id("")
+    assert is_valid_cl_ord_id("x" * 18)
