@@ -276,6 +276,10 @@ class CircuitBreakerStateChanged(Event, frozen=True, kw_only=True, tag="breaker.
     retry_at_ns: int | None = None
     """When the breaker will admit a probe; ``None`` while held open by exchange status."""
     open_count: int = 0
+    term: int = 0
+    """The error classifier's active term that decided it (the KV revision of its lease when it
+    became active). A stored state of a higher term is never replaced by a lower one, whatever
+    their hosts' clocks say; within one term, ``ts_event`` orders."""
 
 
 class TradingHalted(Event, frozen=True, kw_only=True, tag="control.trading.halted"):

@@ -47,6 +47,9 @@ class Lease:
     """Holder: when the last renewal succeeded. Standby: when ``_revision`` was first seen."""
     _holding: bool = field(default=False, init=False)
     takeovers: int = field(default=0, init=False)
+    term: int = field(default=0, init=False)
+    """The KV revision at which this instance last became the holder: grows with every
+    takeover, so a deposed holder's writes rank below its successor's."""
 
     @property
     def ttl_ns(self) -> int:
@@ -127,5 +130,6 @@ class Lease:
             return
         self._holding = True
         self._since_ns = now_ns
+        self.term = self._revision or 0
         self.takeovers += 1
         _LOGGER.info("lease.acquired key=%s holder=%s", self.key, self.holder)

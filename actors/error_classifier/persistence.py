@@ -58,18 +58,22 @@ class BreakerStore:
             except msgspec.DecodeError:
                 return False
             return isinstance(stored, CircuitBreakerStateChanged) and (
-                stored.ts_event > change.ts_event
+                (stored.term, stored.ts_event) > (change.term, change.ts_event)
             )
 
         return await self._compare_and_set(change.scope, encode(change), is_newer)
 
-    async def save_snapshot(self, snapshot: BreakerSnapshot, written_ns: int) -> bool:
-        """Store the core's snapshot of one scope; ``written_ns`` orders concurrent writers."""
-        value = msgspec.msgpack.encode(_StoredSnapshot(written_ns=written_ns, snapshot=snapshot))
+    async def save_snapshot(
+        self, snapshot: BreakerSnapshot, written_ns: int, term: int = 0
+    ) -> bool:
+        """Store the core's snapshot of one scope; ``term`` then ``written_ns`` order
+        concurrent writers (see ``CircuitBreakerStateChanged.term``)."""
+        stored_value = _StoredSnapshot(written_ns=written_ns, snapshot=snapshot, term=term)
+        value = msgspec.msgpack.encode(stored_value)
 
         def is_newer(current: bytes) -> bool:
             stored = _decode_stored(current)
-            return stored is not None and stored.written_ns > written_ns
+            return stored is not None and (stored.term, stored.written_ns) > (term, written_ns)
 
         if self._snapshots is not None:
             return await self._compare_and_set(snapshot.scope, value, is_newer, kv=self._snapshots)
@@ -147,6 +151,7 @@ class BreakerStore:
 class _StoredSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     written_ns: int
     snapshot: BreakerSnapshot
+    term: int = 0
 
 
 _STORED_DECODER = msgspec.msgpack.Decoder(_StoredSnapshot)

@@ -390,6 +390,8 @@ class ErrorClassifierActor(Actor):
 
     async def _publish(self, change: CircuitBreakerStateChanged) -> None:
         context = self.context
+        term = 0 if self._lease is None else self._lease.term
+        change = msgspec.structs.replace(change, term=term)
         msg_id = f"{change.scope}-{change.ts_event}-{change.state}"
         await context.publish_durable(context.subjects.breaker(change.scope), change, msg_id=msg_id)
         store = self._store
@@ -397,7 +399,7 @@ class ErrorClassifierActor(Actor):
         await store.save_change(change)
         for snapshot in self.core.snapshot():
             if snapshot.scope == change.scope:
-                await store.save_snapshot(snapshot, context.clock())
+                await store.save_snapshot(snapshot, context.clock(), term)
         _LOGGER.info(
             "breaker.transition scope=%s %s->%s reason=%s",
             change.scope,

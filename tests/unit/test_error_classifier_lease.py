@@ -86,3 +86,22 @@ async def test_a_released_lease_is_taken_over_at_once() -> None:
     await a.release()
     assert not a.active()
     assert await b.step()
+
+
+async def test_every_takeover_starts_a_higher_term_than_the_deposed_holders() -> None:
+    kv = MemoryKeyValue()
+    clock_a, clock_b = Clock(0), Clock(0)
+    a, b = lease(kv, "a", clock_a), lease(kv, "b", clock_b)
+    await a.step()
+    await b.step()
+    clock_a.advance(TTL_S * 2)  # a stalls: no renewal
+    clock_b.advance(TTL_S)
+    assert await b.step()
+    assert b.term > a.term > 0
+    clock_b.advance(TTL_S * 2)  # now b stalls and a takes the lease back
+    clock_a.advance(TTL_S)
+    await a.step()  # a learns it lost the lease
+    await a.step()  # and watches b's revision
+    clock_a.advance(TTL_S)
+    assert await a.step()
+    assert a.term > b.term

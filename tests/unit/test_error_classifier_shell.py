@@ -147,7 +147,7 @@ async def test_statistics_are_published_every_interval_and_shown_by_stats(
     assert running.stats()
 
 
-def change(state: BreakerState, ts_event: int) -> CircuitBreakerStateChanged:
+def change(state: BreakerState, ts_event: int, term: int = 0) -> CircuitBreakerStateChanged:
     return CircuitBreakerStateChanged(
         ts_event=ts_event,
         ts_init=ts_event,
@@ -156,6 +156,7 @@ def change(state: BreakerState, ts_event: int) -> CircuitBreakerStateChanged:
         previous=BreakerState.CLOSED,
         reason="test",
         since_ns=ts_event,
+        term=term,
     )
 
 
@@ -178,6 +179,30 @@ async def test_store_does_not_replace_a_newer_change_written_by_another_instance
     stored = await store.load_change(PUBLIC)
     assert stored is not None
     assert stored.state is BreakerState.CLOSED
+
+
+async def test_a_deposed_active_with_a_clock_ahead_cannot_overwrite_its_successor() -> None:
+    """Two classifier hosts, the old active's clock 10 s ahead: after a stalled link it still
+    flushes a CLOSED it decided before the standby took over (term 7 -> 8) and opened the
+    breaker. Its timestamp is later, its term is not: the newer term's OPEN stays."""
+    kv = MemoryKeyValue()
+    store = BreakerStore(kv)
+    assert await store.save_change(change(BreakerState.OPEN, 1_000, term=8))
+    assert not await store.save_change(change(BreakerState.CLOSED, 10_000_001_000, term=7))
+    stored = await store.load_change(PUBLIC)
+    assert stored is not None
+    assert (stored.state, stored.term) == (BreakerState.OPEN, 8)
+
+
+async def test_a_snapshot_of_an_older_term_does_not_replace_a_newer_terms() -> None:
+    kv = MemoryKeyValue()
+    store = BreakerStore(kv, MemoryKeyValue())
+    newer = BreakerSnapshot(scope=PUBLIC, state=BreakerState.OPEN, since_ns=1)
+    older = BreakerSnapshot(scope=PUBLIC, state=BreakerState.CLOSED, since_ns=2)
+    assert await store.save_snapshot(newer, written_ns=1_000, term=8)
+    assert not await store.save_snapshot(older, written_ns=10_000_001_000, term=7)
+    [restored] = await store.load_snapshots()
+    assert restored.state is BreakerState.OPEN
 
 
 async def test_store_retries_when_the_key_changes_between_read_and_write() -> None:
