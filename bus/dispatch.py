@@ -18,6 +18,7 @@ from bus import telemetry
 from bus.actor import Delivery, Handler, Subscription
 from bus.codec import MESSAGES, encode
 from bus.context import ERROR_CODE_HEADER, ERROR_HEADER, ActorContext, span_name
+from bus.errors import WorkHandedOver
 from bus.hardened_client import MALFORMED_HEADERS_HEADER
 from bus.jetstream import MSG_ID_HEADER
 from bus.telemetry import TRACE_HEADER, extract_context, messaging_attributes, meter, tracer
@@ -212,6 +213,9 @@ class Dispatcher:
         try:
             with _consumer_span(subscription, delivery):
                 result = await handler(message, delivery)
+        except WorkHandedOver as e:
+            _LOGGER.info("bus.handed_over subject=%s reason=%s", msg.subject, e)
+            return
         except asyncio.CancelledError:
             if subscription.consumer is not None:
                 # Stopped mid-work: hand the message back now rather than after ack_wait.

@@ -7,6 +7,7 @@ __all__ = [
     "HeadersTooLargeError",
     "ReaderUnrecoverableError",
     "RequestFailedError",
+    "WorkHandedOver",
 ]
 
 
@@ -40,3 +41,9 @@ class ReaderUnrecoverableError(BusError):
     def __init__(self, deaths: int) -> None:
         super().__init__(f"the bus reader died {deaths} times; giving up")
         self.deaths = deaths
+
+
+class WorkHandedOver(BusError):
+    """Raised by a handler whose work now belongs to another instance (it lost the work's
+    lease). The message is left alone — no ack, no nak, not a handler failure: the new owner
+    holds its delivery."""

@@ -34,6 +34,7 @@ from actors.batch_router.ports import OwnershipLost
 from actors.batch_router.processor import OptimizedBatchProcessor
 from actors.batch_router.ws_gateway import WsOrderGateway
 from bus.actor import Actor, Delivery, JetStreamConsumer, Subscription
+from bus.errors import WorkHandedOver
 from bus.jetstream import BATCHES_BUCKET, CLIENT_IDS_BUCKET, CONTROL_BUCKET
 from bus.ports import BusContext, KeyValueStore
 from bus.subjects import Subjects
@@ -397,7 +398,10 @@ class BatchRouterActor(Actor):
                 event, self.processor.process(event, resume=delivery.redelivered)
             )
         else:
-            result = await self._claimed_run(event, delivery)
+            try:
+                result = await self._claimed_run(event, delivery)
+            except OwnershipLost as e:
+                raise WorkHandedOver(str(e)) from None
             if result is None:
                 return
             completed = result

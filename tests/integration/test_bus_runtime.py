@@ -4,6 +4,7 @@ micro service, dedup, concurrency, tracing and drain on SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import sys
@@ -286,3 +287,29 @@ async def test_a_stop_cancels_work_past_the_grace_and_hands_its_message_back(
     async with ActorRunner(taker, config):
         await eventually(lambda: [b for b, _ in taker.batches] == ["stuck-1"], timeout=5)
     assert taker.batches[0][1] == 2  # the same stored message, delivered a second time
+
+
+async def test_work_handed_over_leaves_its_message_alone_and_is_no_failure(
+    probe: tuple[ProbeActor, ActorRunner],
+    client: Client,
+    subject_root: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A handler that lost its work's lease to another instance: no ack (the work is not
+    done), no nak (the new owner holds the delivery), no error log, never dead-lettered."""
+    actor, runner = probe
+    with caplog.at_level(logging.INFO, logger="bus.dispatch"):
+        await client.jetstream().publish(
+            Subjects(subject_root).batch_requested(), encode(batch("handed-over-1"))
+        )
+        await eventually(lambda: actor.started == ["handed-over-1"])
+        await eventually(lambda: any("bus.handed_over" in r.getMessage() for r in caplog.records))
+    assert runner.dispatcher.counts["handler_errors"] == 0
+    assert runner.dispatcher.counts["dead_lettered"] == 0
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    info = await client.jetstream().consumer_info(
+        Subjects(subject_root).stream_name("orders"),
+        Subjects(subject_root).durable_name("probe", "batches"),
+    )
+    assert info.num_ack_pending == 1  # still out with this delivery: not acked, not nak'd
+    assert info.num_redelivered == 0

@@ -15,6 +15,7 @@ from decimal import Decimal
 import msgspec
 
 from bus import Actor, Delivery, JetStreamConsumer, Subjects, Subscription, run_actor
+from bus.errors import WorkHandedOver
 from schemas import (
     BatchStrategy,
     GalFridayConfig,
@@ -88,6 +89,8 @@ class ProbeActor(Actor):
         if event.batch_id.startswith("crash") and event.batch_id not in self.crashed:
             self.crashed.add(event.batch_id)
             raise RuntimeError("handler crashed on purpose")
+        if event.batch_id.startswith("handed-over"):
+            raise WorkHandedOver("another instance owns it now")
         if event.batch_id.startswith("always-crash"):
             raise RuntimeError("handler always crashes")
         if event.batch_id.startswith("slow"):
