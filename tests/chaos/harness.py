@@ -14,6 +14,7 @@ Sizes come from ``GF_CHAOS_BATCHES`` / ``GF_CHAOS_ORDERS`` (``make chaos`` runs 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import os
 import subprocess
@@ -36,6 +37,7 @@ from kraken.sim import (
     DEFAULT_API_KEY,
     DEFAULT_API_SECRET,
     DEFAULT_BALANCES,
+    AccountSetup,
     BookProfile,
     RunningSim,
     Scenario,
@@ -67,6 +69,20 @@ PROVEN_ABSENT_NOT_REPLACED = (
 )
 _PROVEN_ABSENT_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
 DEADLINE_ELAPSED = "EService:Deadline elapsed"
+SECOND_KEY = "desk-1b-second-router"
+SECOND_SECRET = base64.b64encode(b"second-router-same-account".ljust(64, b"z")).decode()
+
+
+def second_key_on_the_same_account() -> Scenario:
+    """A second API key on the default key's account, for a second router (one process per
+    key): it sees the first router's orders, and a duplicate by either is the same order twice.
+    With two separate accounts neither could find the other's orders."""
+    second = AccountSetup(key=SECOND_KEY, secret=SECOND_SECRET, account_of=DEFAULT_API_KEY)
+    return Scenario(accounts=(second,))
+
+
+def spawn_second_router(config_path: Path, log_path: Path) -> subprocess.Popen[bytes]:
+    return spawn_router(config_path, log_path, api_key=SECOND_KEY, api_secret=SECOND_SECRET)
 
 
 @contextlib.asynccontextmanager

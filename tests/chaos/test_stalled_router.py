@@ -18,7 +18,6 @@ would not be the same order placed twice.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections import defaultdict
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,7 +28,7 @@ import pytest_asyncio
 from nats.aio.client import Client
 
 from bus import Subjects
-from kraken.sim import DEFAULT_API_KEY, AccountSetup, LatencyFault, RunningSim, Scenario
+from kraken.sim import LatencyFault, RunningSim
 from schemas import GalFridayConfig
 from schemas.events import OrderPlaced
 from tests.chaos.harness import (
@@ -38,7 +37,9 @@ from tests.chaos.harness import (
     batch,
     chaos_sim,
     judge,
+    second_key_on_the_same_account,
     spawn_router,
+    spawn_second_router,
     stop,
     stored_events,
     submit,
@@ -52,16 +53,13 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim, pytest.mark.timeout(1800)]
 
-SECOND_KEY = "desk-1b-second-router"
-SECOND_SECRET = base64.b64encode(b"second-router-same-account".ljust(64, b"z")).decode()
 ACK_WAIT_S = 2.0
 HELD_MS = 800.0
 
 
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[RunningSim]:
-    second = AccountSetup(key=SECOND_KEY, secret=SECOND_SECRET, account_of=DEFAULT_API_KEY)
-    async with chaos_sim(Scenario(accounts=(second,)), seed=61) as running:
+    async with chaos_sim(second_key_on_the_same_account(), seed=61) as running:
         yield running
 
 
@@ -105,12 +103,7 @@ async def test_stalled_router_and_takeover_place_every_order_exactly_once(
             await eventually(lambda: _in_flight(sim), timeout=30)
             proxy.freeze()
             placed_at_freeze = len(sim.exchange.ledger())
-            second = spawn_router(
-                second_config,
-                tmp_path / "second.log",
-                api_key=SECOND_KEY,
-                api_secret=SECOND_SECRET,
-            )
+            second = spawn_second_router(second_config, tmp_path / "second.log")
             await wait_for_terminal(client, subjects, batch_ids[:1], timeout=120)
             sim.exchange.faults.remove(held)  # the overlap is over: full speed (large runs)
             await wait_for_terminal(client, subjects, batch_ids, timeout=120 + 5 * BATCHES)

@@ -8,7 +8,6 @@ that FILL.
 from __future__ import annotations
 
 import asyncio
-import base64
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from nats.aio.client import Client
 
 from bus import Subjects, encode, ensure_topology
 from bus.jetstream import BREAKERS_BUCKET
-from kraken.sim import DEFAULT_API_KEY, AccountSetup, LatencyFault, RunningSim, Scenario
+from kraken.sim import LatencyFault, RunningSim
 from schemas import GalFridayConfig
 from schemas.events import BreakerState, CircuitBreakerStateChanged
 from tests.chaos.harness import (
@@ -26,7 +25,9 @@ from tests.chaos.harness import (
     batch,
     chaos_sim,
     judge,
+    second_key_on_the_same_account,
     spawn_router,
+    spawn_second_router,
     stop,
     stored_events,
     submit,
@@ -38,15 +39,12 @@ from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim, pytest.mark.timeout(300)]
 
-SECOND_KEY = "desk-1c-after-a-deploy"
-SECOND_SECRET = base64.b64encode(b"router-after-the-deploy".ljust(64, b"q")).decode()
 TRADING = "kraken.trading"
 
 
 @pytest_asyncio.fixture
 async def sim() -> AsyncIterator[RunningSim]:
-    second = AccountSetup(key=SECOND_KEY, secret=SECOND_SECRET, account_of=DEFAULT_API_KEY)
-    async with chaos_sim(Scenario(accounts=(second,)), seed=71) as running:
+    async with chaos_sim(second_key_on_the_same_account(), seed=71) as running:
         yield running
 
 
@@ -94,9 +92,7 @@ async def test_a_router_stopped_mid_batch_exits_promptly_and_another_finishes_ex
         assert exit_code == 0, "SIGTERM is a normal stop"
         assert placed_when_stopped < orders  # really stopped mid-batch
         await breakers.put(TRADING, encode(_breaker(BreakerState.CLOSED, BreakerState.OPEN)))
-        second = spawn_router(
-            config, tmp_path / "second.log", api_key=SECOND_KEY, api_secret=SECOND_SECRET
-        )
+        second = spawn_second_router(config, tmp_path / "second.log")
         await wait_for_terminal(client, subjects, ["deploy-0"], timeout=120)
     finally:
         for process in (first, second):
