@@ -119,6 +119,14 @@ class DecayingCounter:
         self._decay()
         self._level = max(self._level, self.limits.cap)
 
+    def counted_by_now(self, cost: float, charged_ns: int) -> None:
+        """``cost`` was charged here at ``charged_ns`` (when sent); Kraken counted it when it
+        arrived, at the latest now (its answer is here). Take back the decay in between, so
+        this counter never runs below Kraken's: paced to the cap, it would be refused."""
+        self._decay()
+        in_transit_s = max(0, self._clock_ns() - charged_ns) / _NS_PER_S
+        self._level += min(cost, in_transit_s * self.limits.decay_per_s)
+
     def _decay(self) -> None:
         now = self._clock_ns()
         elapsed_s = max(0, now - self._updated_ns) / _NS_PER_S
@@ -159,6 +167,9 @@ class TradingRateLimiter:
 
     def try_acquire(self, pair: str, cost: float) -> float:
         return self.counter(pair).try_acquire(cost)
+
+    def counted_by_now(self, pair: str, cost: float, charged_ns: int) -> None:
+        self.counter(pair).counted_by_now(cost, charged_ns)
 
     @staticmethod
     def add_order_cost() -> float:

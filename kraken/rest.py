@@ -544,6 +544,7 @@ class KrakenRestClient:
             self._report(refused, probe)
             return refused
         await self._wait_for_rate_limits(endpoint, trading)
+        charged_ns = self._clock()
         started = self._monotonic_ns()
         if private:
             outcome = await self._send_private(self._session, endpoint, payload, deadline)
@@ -551,6 +552,8 @@ class KrakenRestClient:
             outcome = await self._send_public(self._session, endpoint, payload)
         latency = self._monotonic_ns() - started
         self.venue_clock.observe(outcome.date, self._clock())
+        for pair, cost in trading:
+            self.trading_limiter.counted_by_now(pair, cost, charged_ns)
         result = interpret_response(endpoint, outcome, decode, latency)
         if isinstance(result, KrakenFailure):
             if is_general_rate_limit(result.errors):
