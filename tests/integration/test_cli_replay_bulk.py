@@ -4,6 +4,7 @@ what arrives is what was recorded, and a bad record is found before anything is 
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import sys
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import yaml
 from bus import LogRecord, Recorder, Subjects, encode, read_event_log
 from bus.eventlog import EventLogWriter
 from schemas import GalFridayConfig
+from tests.support.nats_server import running_nats_server
 from tests.support.probe_actor import quote
 from tests.support.waiting import eventually
 
@@ -112,3 +114,41 @@ async def test_a_bad_record_deep_in_the_log_is_reported_and_nothing_is_published
     assert "bad header name" in err
     assert "Traceback" not in err
     assert seen == []
+
+
+def _authorized_server_config(tmp_path: Path) -> Path:
+    config = tmp_path / "server.conf"
+    config.write_text(
+        f'jetstream {{ store_dir: "{tmp_path / "store"}" }}\n'
+        "authorization { users = [\n"
+        '  { user: "replayer", password: "pw", permissions: { publish: { allow: ["ok.>"] } } }\n'
+        "] }\n"
+    )
+    return config
+
+
+def _run_replay(url: str, log: Path, tmp_path: Path, root: str, password: str) -> tuple[int, str]:
+    config = tmp_path / f"replay-{root}-{password}.yaml"
+    nats_settings = {"url": url, "subject_root": "live", "user": "replayer", "password": password}
+    config.write_text(yaml.safe_dump({"nats": nats_settings}))
+    done = subprocess.run(
+        [sys.executable, "-m", "actors.cli.main", "replay", str(log), "--config", str(config),
+         "--subject-root", root],
+        check=False, cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    return done.returncode, done.stderr
+
+
+def test_a_server_refusal_is_reported_not_swallowed(tmp_path: Path) -> None:
+    """Publishing where the user may not, or with a wrong password, exits 1 with the server's
+    words (nats-py's quiet error callback let such a replay report success)."""
+    log = _write_log(tmp_path / "in.gfl", _records(50))
+    with running_nats_server(config_file=_authorized_server_config(tmp_path)) as server:
+        allowed = _run_replay(server.url, log, tmp_path, "ok", "pw")
+        forbidden = _run_replay(server.url, log, tmp_path, "elsewhere", "pw")
+        wrong_password = _run_replay(server.url, log, tmp_path, "ok", "nope")
+    assert allowed[0] == 0, allowed[1]
+    assert forbidden[0] == 1, forbidden[1]
+    assert "Permissions Violation" in forbidden[1]
+    assert wrong_password[0] == 1, wrong_password[1]
+    assert "Authorization Violation" in wrong_password[1]
