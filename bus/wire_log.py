@@ -98,16 +98,18 @@ def encode_log(path: str | Path, target: Callable[[str], str]) -> WireLog:
         while block := file.read(_READ_BLOCK):
             buffer = buffer + block if buffer else block
             offset, end = 0, len(buffer)
+            last_header = end - header_size
             out = bytearray()
             try:
-                while offset + header_size <= end:
+                while offset <= last_header:
                     (length,) = unpack_from(buffer, offset)
                     start = offset + header_size
-                    if start + length > end:
+                    stop = start + length
+                    if stop > end:
                         break  # the rest of this record is in the next block
-                    offset = start + length
+                    offset = stop
                     count += 1
-                    record = decode(buffer[start:offset])
+                    record = decode(buffer[start:stop])
                     payload = record.payload
                     size = len(payload)
                     if size > largest:  # noqa: PLR1730 - per record: no call
