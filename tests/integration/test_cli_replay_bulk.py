@@ -14,6 +14,7 @@ import yaml
 
 from bus import LogRecord, Recorder, Subjects, encode, read_event_log
 from bus.eventlog import EventLogWriter
+from bus.wire_log import encode_log, publish_wire
 from schemas import GalFridayConfig
 from tests.support.nats_server import running_nats_server
 from tests.support.probe_actor import quote
@@ -152,3 +153,27 @@ def test_a_server_refusal_is_reported_not_swallowed(tmp_path: Path) -> None:
     assert "Permissions Violation" in forbidden[1]
     assert wrong_password[0] == 1, wrong_password[1]
     assert "Authorization Violation" in wrong_password[1]
+
+
+async def test_the_nats_py_path_writes_the_same_records(
+    bus_config: GalFridayConfig, tmp_path: Path
+) -> None:
+    """What TLS, credentials files and websockets go through: the encoded blocks via nats-py."""
+    records = _records(6_000)
+    moved = Subjects(bus_config.nats.subject_root)
+    wire = encode_log(
+        _write_log(tmp_path / "in.gfl", records),
+        lambda subject: subject.replace(RECORDED_ROOT, moved.root, 1),
+    )
+    client = await nats.connect(bus_config.nats.url)
+    out = tmp_path / "out.gfl"
+    async with Recorder(client, out, [moved.everything()]) as recorder:
+        assert await publish_wire(client, wire) == len(records)
+        await client.flush()
+        await eventually(
+            lambda: recorder.writer is not None and recorder.writer.count == len(records)
+        )
+    await client.close()
+    got = list(read_event_log(out))
+    assert [r.payload for r in got] == [r.payload for r in records]
+    assert [bool(r.headers) for r in got] == [bool(r.headers) for r in records]
