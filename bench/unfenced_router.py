@@ -15,7 +15,7 @@ import asyncio
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.ports import (
@@ -88,8 +88,9 @@ class UnfencedBatchRouter(BatchRouterActor):
     """No batch claim, lease, outcome journal or client-id record; no placement deadline."""
 
     async def _claimed_run(
-        self, event: OrderBatchRequested, delivery: Delivery
+        self, event: OrderBatchRequested, delivery: Delivery, warm_up: Awaitable[None]
     ) -> BatchCompleted | None:
+        await warm_up
         return await self._run_batch(
             event, self.processor.process(event, resume=delivery.redelivered)
         )

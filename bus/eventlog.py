@@ -7,20 +7,21 @@ payload stays raw bytes, so a log replays exactly what was on the wire, bad mess
 
 from __future__ import annotations
 
-import asyncio
 import re
 import struct
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 import msgspec
 
-from bus.clock import Clock, ManualClock, system_clock
-
-if TYPE_CHECKING:  # nats-py (and the aiohttp it imports) costs a replay ~0.4 s to import
+if TYPE_CHECKING:  # nats-py (and the aiohttp it imports) costs a replay ~0.4 s to import;
+    # asyncio (bus.clock) another 50 ms, which a replay over a plain socket does not need
     from nats.aio.client import Client
     from nats.aio.msg import Msg
+
+    from bus.clock import Clock, ManualClock
 
 __all__ = [
     "EventLogError",
@@ -107,7 +108,7 @@ class Recorder:
     """Subscribe to subjects on a live connection and append every message to a log."""
 
     def __init__(
-        self, client: Client, path: str | Path, subjects: Sequence[str], clock: Clock = system_clock
+        self, client: Client, path: str | Path, subjects: Sequence[str], clock: Clock = time.time_ns
     ) -> None:
         self._client = client
         self._path = Path(path)
@@ -145,13 +146,17 @@ async def replay(
     *,
     paced: bool = False,
     clock: ManualClock | None = None,
-    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> int:
     """Hand each record to ``deliver`` in order; returns how many were delivered.
 
     ``paced`` waits the recorded gaps between records; otherwise as fast as possible. A manual
     ``clock`` is moved to each record's receive time first, so handlers see recorded time.
     """
+    if sleep is None:
+        import asyncio
+
+        sleep = asyncio.sleep
     count = 0
     previous_ns: int | None = None
     for record in records:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import os
 import socket
-from collections.abc import Coroutine, Sequence
+from collections.abc import Awaitable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,6 +78,8 @@ STATE_REFRESH_S = 5.0
 MAX_BATCH_ID_LENGTH = 128
 CONFIRM_READS_S = (0.05, 0.25, 1.0)
 """Pauses between the KV reads that follow an event only the stored state may confirm."""
+PRICE_QUERY_BACKOFF_S = 5.0
+"""After a price query nobody answered, batches go ahead without asking for this long."""
 
 
 @dataclass
@@ -115,6 +117,7 @@ class BatchRouterActor(Actor):
     _resume_slots: asyncio.Semaphore = field(init=False, repr=False)
     _dead_mans_switch_armed: bool = field(default=False, init=False, repr=False)
     _confirming: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _price_queries_paused_until_ns: int = field(default=0, init=False, repr=False)
     instance: str = field(default_factory=lambda: f"{socket.gethostname()}:{os.getpid()}")
     """Names this process in kill-switch acknowledgements."""
 
@@ -366,15 +369,23 @@ class BatchRouterActor(Actor):
         # Resumed batches have their own slots: a backlog of them never blocks fresh batches.
         slots = self._resume_slots if delivery.redelivered else self._fresh_slots
         async with slots:
-            await self._warm_up(event)
-            await self._handle_batch(event, delivery)
+            # The price warm-up shares its bus round trip with the claim's; only the checks
+            # that need the prices wait for it.
+            warm_up = asyncio.ensure_future(self._warm_up(event))
+            try:
+                await self._handle_batch(event, delivery, warm_up)
+            finally:
+                warm_up.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await warm_up
 
     async def _warm_up(self, event: OrderBatchRequested) -> None:
         """Prices the batch needs but this process has not seen yet (just started) are asked
-        of the market-data actor first, so risk checks do not fail for want of a reference."""
+        of the market-data actor, so risk checks do not fail for want of a reference; while
+        it leaves queries unanswered, not for every batch (each would wait for its timeout)."""
         market = self.market
         missing = sorted({o.pair for o in event.orders if market.reference_price(o.pair) is None})
-        if missing:
+        if missing and self.context.clock() >= self._price_queries_paused_until_ns:
             async with asyncio.TaskGroup() as group:
                 for pair in missing:
                     group.create_task(self._query_price(pair))
@@ -388,18 +399,23 @@ class BatchRouterActor(Actor):
             )
         except Exception as e:  # no market-data actor answering: risk checks decide
             _log.warning("price.warm_up_failed pair=%s error=%r", pair, e)
+            paused_until = self.context.clock() + int(PRICE_QUERY_BACKOFF_S * _NS)
+            self._price_queries_paused_until_ns = paused_until
             return
         if isinstance(reply, PriceQueryReply) and reply.quote is not None and not reply.stale:
             self.market.on_price(reply.quote, age_ns=reply.age_ns or 0)
 
-    async def _handle_batch(self, event: OrderBatchRequested, delivery: Delivery) -> None:
+    async def _handle_batch(
+        self, event: OrderBatchRequested, delivery: Delivery, warm_up: Awaitable[None]
+    ) -> None:
         if event.validate_only:  # places nothing: no run to fence, the id stays free
+            await warm_up
             completed = await self._run_batch(
                 event, self.processor.process(event, resume=delivery.redelivered)
             )
         else:
             try:
-                result = await self._claimed_run(event, delivery)
+                result = await self._claimed_run(event, delivery, warm_up)
             except OwnershipLost as e:
                 raise WorkHandedOver(str(e)) from None
             if result is None:
@@ -434,9 +450,10 @@ class BatchRouterActor(Actor):
         await BusEventSink(self.context).emit(rejection)
 
     async def _claimed_run(
-        self, event: OrderBatchRequested, delivery: Delivery
+        self, event: OrderBatchRequested, delivery: Delivery, warm_up: Awaitable[None]
     ) -> BatchCompleted | None:
-        """Claim the batch (once-ever id, fenced lease), then run it while the lease holds."""
+        """Claim the batch (once-ever id, fenced lease), then run it while the lease holds;
+        ``warm_up`` (the batch's missing prices) is awaited after the claim, before the run."""
         claims = self.claims
         claim = await claims.claim(event.batch_id, delivery.stream_seq)
         if claim.kind is ClaimKind.DUPLICATE:
@@ -461,6 +478,7 @@ class BatchRouterActor(Actor):
                 # The previous owner's orders may land until then: look them up afterwards.
                 _log.info("batch.settling batch_id=%s wait_s=%.1f", event.batch_id, wait_s)
                 await asyncio.wait({keeper}, timeout=wait_s)
+            await warm_up
             if lease.lost is not None:
                 raise OwnershipLost(f"batch {event.batch_id}: lease lost while settling")
             completed = await self._run_batch(

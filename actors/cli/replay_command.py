@@ -52,6 +52,10 @@ def _replay(args: argparse.Namespace) -> int:
     except ConfigError as e:
         print(f"galfriday: {e}", file=sys.stderr)
         return 2
+    if not args.paced and not args.dry_run:
+        from actors.cli.replay_bulk import replay_bulk
+
+        return replay_bulk(args, config)
     try:
         records = list(read_event_log(args.file))
         subjects = plan_subjects(
@@ -71,12 +75,17 @@ def _replay(args: argparse.Namespace) -> int:
             print(orjson.dumps(line).decode())
         print(f"dry run: {len(records)} messages, nothing published", file=sys.stderr)
         return 0
-    if urlparse(config.nats.url).scheme not in _WEBSOCKET_SCHEMES:
-        _import_nats_without_websockets()
+    prepare_nats(config)
     from actors.cli.common import run_command
 
     args.records, args.subjects = records, subjects
     return run_command(args, _replay_async)
+
+
+def prepare_nats(config: Any) -> None:
+    """Import nats-py now, without aiohttp unless the server is a websocket one."""
+    if urlparse(config.nats.url).scheme not in _WEBSOCKET_SCHEMES:
+        _import_nats_without_websockets()
 
 
 async def _replay_async(config: Any, args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ the user asks for another root (the subjects are rewritten) or a dry run (nothin
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from bus.eventlog import LogRecord
 
@@ -16,6 +16,7 @@ __all__ = [
     "COMMAND_TAILS",
     "ReplayRefused",
     "is_command_subject",
+    "plan_subject_counts",
     "plan_subjects",
     "retarget",
     "split_root",
@@ -71,6 +72,15 @@ def plan_subjects(
     holds few distinct subjects: each is looked at once (a replay's hot loop is per record).
     """
     counts = Counter(record.subject for record in records)
+    return plan_subject_counts(
+        counts, live_root=live_root, target_root=target_root, dry_run=dry_run
+    )
+
+
+def plan_subject_counts(
+    counts: Mapping[str, int], *, live_root: str, target_root: str | None, dry_run: bool
+) -> dict[str, str]:
+    """:func:`plan_subjects` from how many records each recorded subject has."""
     targets: dict[str, str] = {}
     commands = 0
     for subject, count in counts.items():

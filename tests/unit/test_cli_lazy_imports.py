@@ -45,3 +45,23 @@ def test_help_still_lists_every_command() -> None:
     )
     for command in ("sim", "actor", "record", "replay", "halt", "submit", "up", "top"):
         assert command in done.stdout
+
+
+def test_a_bulk_replay_to_a_plain_server_imports_neither_asyncio_nor_nats_py(
+    tmp_path: Path,
+) -> None:
+    """A plain ``nats://`` server gets the log over a plain socket (unreachable here: exit 1)."""
+    log = tmp_path / "x.gfl"
+    with log.open("wb") as file:
+        EventLogWriter(file).write(LogRecord("gf.md.price.BTC-USD", {}, 1, b"\x80"))
+    probe = _PROBE.replace('"bus.runtime")', '"bus.runtime", "asyncio", "nats")')
+    done = subprocess.run(
+        [sys.executable, "-c", probe, "replay", str(log), "--subject-root", "sandbox"],
+        cwd=REPO_ROOT,
+        env={"GF_NATS_URL": "nats://127.0.0.1:1", "PATH": ""},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.splitlines()[-1] == "1 []", done.stderr
+    assert "cannot reach NATS" in done.stderr
