@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from actors.batch_router.lookup_coalescer import LookupCoalescer
 from actors.batch_router.outcomes import LOCAL_CATEGORY, OrderSlot, OutcomeBook
 from actors.batch_router.ports import (
     BatchPlacementReply,
@@ -102,6 +103,7 @@ class BatchExecution:
         self.api_calls = 0
         self._sent_deadlines: dict[int, int] = {}
         """Per order index: the latest Kraken ``deadline`` it was sent with."""
+        self._lookups = LookupCoalescer(self._count_and_find)
 
     # -- STRATEGIES ------------------------------------------------------------------------
 
@@ -348,6 +350,11 @@ class BatchExecution:
             if not pending:
                 return
         errors = failure.errors
+        if verdict is None and reconciled:
+            # No classifier, but these orders are proven absent (looked up after their
+            # deadline + margin): sending them again is no blind retry.
+            await self._send_proven_absent_again(pending, attempt=attempt, errors=errors)
+            return
         if verdict is None:
             await self._fail_all(
                 pending,
@@ -369,14 +376,8 @@ class BatchExecution:
                 await self._place([slot], attempt=attempt)
             return
         if failure.outcome_unknown and verdict.reconcile_first and not verdict.retry:
-            # "Reconcile before resending": done, and these orders are proven absent, so
-            # sending them again is no blind retry (still within the retry limit).
-            if attempt > self._config.max_retries:
-                detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
-                await self._fail_all(pending, "retries_exhausted", detail, failure.errors)
-                return
-            self.retries += len(pending)
-            await self._place(pending, attempt=attempt + 1)
+            # "Reconcile before resending": done, and these orders are proven absent.
+            await self._send_proven_absent_again(pending, attempt=attempt, errors=errors)
             return
         if _refused_by_breaker(verdict):
             # Not a verdict on the order: it waits for the breaker (until the batch ends).
@@ -405,6 +406,19 @@ class BatchExecution:
             await self._fail_all(pending, "timeout", detail, errors)
             return
         await self._sleep(delay_s)
+        self.retries += len(pending)
+        await self._place(pending, attempt=attempt + 1)
+
+    async def _send_proven_absent_again(
+        self, pending: list[OrderSlot], *, attempt: int, errors: tuple[str, ...]
+    ) -> None:
+        """Orders of an unknown outcome that reconciliation proved absent go out again,
+        within the retry limit (the Kraken ``deadline`` they were sent with has passed, so the
+        first request can no longer land)."""
+        if attempt > self._config.max_retries:
+            detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
+            await self._fail_all(pending, "retries_exhausted", detail, errors)
+            return
         self.retries += len(pending)
         await self._place(pending, attempt=attempt + 1)
 
@@ -544,13 +558,16 @@ class BatchExecution:
     async def _find_all(self, slots: Sequence[OrderSlot]) -> dict[str, LookupResult]:
         """One look-up for all ``slots`` (keyed by ``cl_ord_id``); a broken or incomplete
         answer counts as a failed look-up for the orders it leaves out."""
-        self.api_calls += 1
         failed = LookupResult(found=False, lookup_failed=True)
         try:
-            answers = await self._gateway.find_orders([self.lookup_of(slot) for slot in slots])
+            answers = await self._lookups.find([self.lookup_of(slot) for slot in slots])
         except Exception:  # a broken lookup is a failed lookup
             answers = {}
         return {slot.cl_ord_id: answers.get(slot.cl_ord_id, failed) for slot in slots}
+
+    async def _count_and_find(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        self.api_calls += 1
+        return await self._gateway.find_orders(lookups)
 
 
 def _refused_by_breaker(verdict: RetryVerdict) -> bool:
