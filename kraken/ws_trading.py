@@ -18,8 +18,11 @@ One authenticated connection per API key, kept open by a background task:
   that could not be sent at all (no connection) is a plain failure.
 
 Every trading call is reported to ``on_call`` like a REST call: scope ``kraken.trading`` for an
-exchange answer, ``kraken.ws`` for a transport failure of this connection (what the router's WS
-breaker watches to fall back to REST).
+exchange answer, ``kraken.ws_trading`` for a transport failure of this connection (what the
+router's WS breaker watches to fall back to REST). Connects and :meth:`ping` are reported under
+``kraken.ws_trading`` too: a (re)connect or a ping answered after the breaker went half-open is
+what closes it. The scope is this socket's own, not market-data's ``kraken.ws`` (another host,
+another connection): a trading socket's trouble never moves market-data to REST polling.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from schemas.orders import OrderRequest, OrderType
 
 __all__ = [
     "TOKEN_ERRORS",
+    "WS_CONNECT_ENDPOINT",
     "WS_TRADING_SCOPE",
     "ExecutionUpdate",
     "KrakenWsTrading",
@@ -63,7 +67,8 @@ _log = logging.getLogger(__name__)
 
 TokenSource = Callable[[], Awaitable[KrakenResult[WebSocketsToken]]]
 TOKEN_ERRORS = ("EAPI:Invalid token", "ESession:Invalid session")
-WS_TRADING_SCOPE = "kraken.ws"
+WS_TRADING_SCOPE = "kraken.ws_trading"
+WS_CONNECT_ENDPOINT = "ws.connect"
 _NS_PER_S = 1_000_000_000
 _PLACING = frozenset({"add_order", "batch_add", "edit_order"})
 _TRIGGER_TYPES = frozenset(
@@ -373,6 +378,13 @@ class KrakenWsTrading:
             params["limit_price"] = _number(limit_price)
         return await self.request("edit_order", params)
 
+    async def ping(self, *, probe: bool = False) -> WsReply:
+        """One ``ping`` over the trading socket, reported under ``kraken.ws_trading`` (with
+        ``probe``: as the half-open breaker's test call)."""
+        reply = await self._request_once("ping", {})
+        self._report(reply, scope=WS_TRADING_SCOPE, probe=probe)
+        return reply
+
     def order_by_cl_ord_id(self, cl_ord_id: str) -> ExecutionUpdate | None:
         for update in self.orders.values():
             if update.cl_ord_id == cl_ord_id:
@@ -423,7 +435,7 @@ class KrakenWsTrading:
         except _ConnectionLost:
             return self._lost(method, started, TransportError.CONNECTION)
         latency = self._monotonic_ns() - started
-        if incoming.success:
+        if incoming.success or incoming.method == "pong":
             return WsReply(method, ok=True, result=incoming.result, latency_ns=latency)
         return WsReply(
             method, ok=False, error=incoming.error or "unknown error", latency_ns=latency
@@ -479,12 +491,22 @@ class KrakenWsTrading:
 
     async def _connect_and_serve(self) -> None:
         assert self._http is not None
-        socket = await self._http.ws_connect(self.url, autoping=True, heartbeat=None)
+        started = self._monotonic_ns()
+        try:
+            socket = await self._http.ws_connect(self.url, autoping=True, heartbeat=None)
+        except Exception as e:
+            self._report_connect(started, error=f"{type(e).__name__}: {e}")
+            raise
         session = _Session(socket)
         self._session = session
         self.connects += 1
         try:
-            await self._subscribe_executions(session)
+            try:
+                await self._subscribe_executions(session)
+            except Exception as e:
+                self._report_connect(started, error=f"{type(e).__name__}: {e}")
+                raise
+            self._report_connect(started, error=None)
             self._connected.set()
             await self._serve(session)
         finally:
@@ -572,38 +594,80 @@ class KrakenWsTrading:
 
     # -- reports ---------------------------------------------------------------------------
 
-    def _report(self, reply: WsReply) -> None:
+    def _report(self, reply: WsReply, *, scope: str | None = None, probe: bool = False) -> None:
+        """``scope``: where an answered call counts (default ``kraken.trading``); a transport
+        failure always counts against this socket's own scope."""
         if self._on_call is None:
             return
         now = self._clock()
         endpoint = f"ws.{reply.method}"
-        operation = OperationKind.PLACE if reply.method in _PLACING else OperationKind.CANCEL
+        if reply.method in _PLACING:
+            operation = OperationKind.PLACE
+        elif reply.method == "ping":
+            operation = OperationKind.READ
+        else:
+            operation = OperationKind.CANCEL
+        answered_scope = scope or "kraken.trading"
         event: KrakenCallSucceeded | KrakenCallFailed
         if reply.ok:
             event = KrakenCallSucceeded(
                 ts_event=now,
                 ts_init=now,
-                scope="kraken.trading",
+                scope=answered_scope,
                 endpoint=endpoint,
                 operation=operation,
                 latency_ns=reply.latency_ns,
+                probe=probe,
             )
         else:
             event = KrakenCallFailed(
                 ts_event=now,
                 ts_init=now,
-                scope="kraken.trading" if reply.error is not None else WS_TRADING_SCOPE,
+                scope=answered_scope if reply.error is not None else WS_TRADING_SCOPE,
                 endpoint=endpoint,
                 operation=operation,
                 latency_ns=reply.latency_ns,
                 errors=reply.describe(),
                 outcome_unknown=reply.outcome_unknown,
                 transport_error=reply.transport_error,
+                probe=probe,
             )
+        self._emit(event)
+
+    def _report_connect(self, started_ns: int, *, error: str | None) -> None:
+        if self._on_call is None:
+            return
+        now = self._clock()
+        latency = self._monotonic_ns() - started_ns
+        event: KrakenCallSucceeded | KrakenCallFailed
+        if error is None:
+            event = KrakenCallSucceeded(
+                ts_event=now,
+                ts_init=now,
+                scope=WS_TRADING_SCOPE,
+                endpoint=WS_CONNECT_ENDPOINT,
+                operation=OperationKind.READ,
+                latency_ns=latency,
+            )
+        else:
+            event = KrakenCallFailed(
+                ts_event=now,
+                ts_init=now,
+                scope=WS_TRADING_SCOPE,
+                endpoint=WS_CONNECT_ENDPOINT,
+                operation=OperationKind.READ,
+                latency_ns=latency,
+                errors=(error,),
+                transport_error=TransportError.CONNECTION,
+            )
+        self._emit(event)
+
+    def _emit(self, event: KrakenCallSucceeded | KrakenCallFailed) -> None:
+        assert self._on_call is not None
         try:
             self._on_call(event)
         except Exception:
-            _log.exception("on_call observer failed for %s", endpoint)
+            _log.exception("on_call observer failed for %s", event.endpoint)
 
 
 class _ConnectionLost(Exception):

@@ -5,8 +5,9 @@ serialized per key); everything else, and every placement while the WS path is u
 through the REST :class:`KrakenGateway`:
 
 * the WS connection is down (not connected right now), or
-* the ``kraken.ws`` breaker is not CLOSED (``ws_breaker_closed`` says so): the classifier opens
-  it on transport failures of the WS path, which the WS client reports under that scope.
+* the ``kraken.ws_trading`` breaker is not CLOSED (``ws_breaker_closed`` says so): the
+  classifier opens it on transport failures of the trading socket, which the WS client reports
+  under that scope (market-data's ``kraken.ws`` is another socket and plays no part here).
 
 The unknown-outcome rules are REST's: a placement whose connection dropped after sending, or
 that timed out, is answered ``outcome_unknown`` and the executor reconciles it by ``cl_ord_id``
