@@ -44,7 +44,7 @@ import msgspec
 
 from kraken.errors import TransportError, is_trading_rate_limit
 from kraken.models import WebSocketsToken
-from kraken.ratelimit import TradingRateLimiter
+from kraken.ratelimit import DecayingCounter, TradingRateLimiter
 from kraken.rest import CallObserver, Sleeper, format_deadline, format_decimal
 from kraken.result import KrakenFailure, KrakenResult
 from kraken.ws import backoff_delay
@@ -316,6 +316,12 @@ class KrakenWsTrading:
         reply = await self.request("batch_add", params)
         self._snap_on_rate_limit(symbol, reply)
         return reply
+
+    def trading_counter(self, symbol: str) -> DecayingCounter | None:
+        """The trading counter ``symbol``'s placements charge (shared with REST), if paced."""
+        if self.trading_limiter is None:
+            return None
+        return self.trading_limiter.counter(self._pair_key(symbol))
 
     async def _wait_for_trading(self, symbol: str, cost: float) -> None:
         """Wait until ``cost`` fits the pair's trading counter (as the REST client does)."""

@@ -23,6 +23,7 @@ from actors.batch_router.ports import (
     VerdictSource,
 )
 from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
+from actors.batch_router.strategies import MIN_EXCHANGE_BATCH, split_evenly
 from schemas.config import ExecutionConfig
 from schemas.events import BreakerState, KrakenCallFailed, OperationKind
 from schemas.queries import RetryVerdict
@@ -123,17 +124,38 @@ class BatchExecution:
                 group.create_task(one(slot))
 
     async def run_smart_routing(self, plan: Sequence[Sequence[Sequence[OrderSlot]]]) -> None:
-        """``plan``: per pair, its chunks in placement order; pairs run in parallel."""
+        """``plan``: per pair, its chunks in placement order; pairs run in parallel. A pair's
+        chunks go one after another, or together as far as the gateway's
+        :meth:`~ExchangeGateway.chunk_plan` allows."""
         limit = asyncio.Semaphore(self._config.parallel_limit)
 
         async def one(chunks: Sequence[Sequence[OrderSlot]]) -> None:
             async with limit:
-                for chunk in chunks:
-                    await self._place(list(chunk), attempt=1)
+                await self._place_chunks(chunks)
 
         async with asyncio.TaskGroup() as group:
             for chunks in plan:
                 group.create_task(one(chunks))
+
+    async def _place_chunks(self, chunks: Sequence[Sequence[OrderSlot]]) -> None:
+        slots = [slot for chunk in chunks for slot in chunk]
+        sizing = self._gateway.chunk_plan(slots[0].pair, len(slots)) if len(chunks) > 1 else None
+        if sizing is None or (sizing.parallel <= 1 and sizing.chunk_size >= len(chunks[0])):
+            for chunk in chunks:
+                await self._place(list(chunk), attempt=1)
+            return
+        if sizing.chunk_size < max(len(chunk) for chunk in chunks):
+            # The budget affords smaller chunks now: first in the given order.
+            chunks = split_evenly(slots, max(MIN_EXCHANGE_BATCH, sizing.chunk_size))
+        in_flight = asyncio.Semaphore(max(1, sizing.parallel))
+
+        async def one(chunk: Sequence[OrderSlot]) -> None:
+            async with in_flight:
+                await self._place(list(chunk), attempt=1)
+
+        async with asyncio.TaskGroup() as group:
+            for chunk in chunks:
+                group.create_task(one(chunk))
 
     async def run_risk_aware(self, slots: Sequence[OrderSlot], budget: ExposureBudget) -> None:
         """One at a time in the given order; before each, wait out stale prices and high
@@ -268,11 +290,15 @@ class BatchExecution:
             await self._after_failure(slots, failure, attempt=attempt, endpoint="AddOrderBatch")
             return
         rejected: list[tuple[OrderSlot, PlacementReply]] = []
-        for slot, entry in zip(slots, reply.entries, strict=True):
-            if entry.ok:
-                await self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
-            else:
-                rejected.append((slot, entry))
+        async with asyncio.TaskGroup() as group:
+            # Recorded together: their journal writes share one compare-and-set.
+            for slot, entry in zip(slots, reply.entries, strict=True):
+                if entry.ok:
+                    group.create_task(
+                        self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
+                    )
+                else:
+                    rejected.append((slot, entry))
         if rejected:
             async with asyncio.TaskGroup() as group:
                 for slot, entry in rejected:

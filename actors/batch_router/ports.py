@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from actors.batch_router.batch_sizing import ChunkPlan
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
@@ -168,6 +169,11 @@ class ExchangeGateway(Protocol):
 
     def pair_rules(self, pair: str) -> PairRules | None:
         """Rules of a WS v2 symbol, or ``None`` when the pair is unknown."""
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        """How ``order_count`` orders of ``pair`` may go out now: chunk size and how many
+        chunks at once, from the pair's live trading-rate budget. ``None``: one chunk after
+        another (e.g. REST, whose signed calls are serialized per key by their nonces)."""
 
 
 class OwnershipLost(Exception):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from actors.batch_router.batch_sizing import ChunkPlan, plan_chunks
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.ports import (
     BatchPlacementReply,
@@ -59,6 +60,14 @@ class WsOrderGateway:
 
     def pair_rules(self, pair: str) -> PairRules | None:
         return self._rest.pair_rules(pair)
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        """No nonces on the socket: a pair's chunks may go out together, as many as its
+        trading counter affords now (the client still waits on that counter before each)."""
+        counter = self._ws.trading_counter(pair)
+        if counter is None or not self.ws_usable():
+            return None
+        return plan_chunks(order_count, counter.level(), counter.limits)
 
     async def find_order(self, lookup: OrderLookup) -> LookupResult:
         return await self._rest.find_order(lookup)

@@ -23,6 +23,7 @@ from actors.batch_router import (
     OutcomeEvent,
     PlacementReply,
 )
+from actors.batch_router.batch_sizing import ChunkPlan
 from bus.clock import ManualClock
 from schemas.config import ExecutionConfig
 from schemas.events import (
@@ -113,6 +114,8 @@ class ExchangeDouble:
         """Called with ``(cl_ord_id, probe)`` after each AddOrder, e.g. to move the market."""
         self.raise_after_booking = 0
         """How many next AddOrder calls book the order and then raise (a dropped connection)."""
+        self.chunk_plans: dict[str, ChunkPlan] = {}
+        """Per pair, what :meth:`chunk_plan` answers (none: chunks go one after another)."""
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -207,6 +210,9 @@ class ExchangeDouble:
 
     def pair_rules(self, pair: str) -> PairRulesRecord | None:
         return self.pairs.get(pair)
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        return self.chunk_plans.get(pair)
 
     # -- internals -------------------------------------------------------------------------
 

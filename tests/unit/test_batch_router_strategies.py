@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from actors.batch_router import derive_cl_ord_id
+from actors.batch_router.batch_sizing import ChunkPlan
 from actors.batch_router.strategies import split_evenly
 from schemas.config import ExecutionConfig
 from schemas.events import OrderOutcome
@@ -79,6 +80,51 @@ async def test_smart_routing_uses_batches_of_two_to_fifteen_and_singles() -> Non
     assert singles == [(derive_cl_ord_id("s-smart", 20),)]
     assert completed.placed == 24
     assert sorted(router.exchange.bookings) == sorted(_ids("s-smart", range(24)))
+
+
+async def test_smart_routing_sends_a_pairs_chunks_one_after_another_without_a_plan() -> None:
+    """REST (no chunk plan): signed calls go out one at a time per key anyway."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(45)]
+
+    await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-serial"
+    )
+
+    assert router.exchange.max_in_flight == 1
+
+
+async def test_smart_routing_sends_a_pairs_chunks_together_as_the_plan_allows() -> None:
+    """Over WS the gateway's plan (from the pair's trading budget) puts chunks in flight
+    together: at most ``parallel`` at once, each at most ``chunk_size``, every order once."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=15, parallel=2, wait_s=0.0)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(45)]
+
+    completed = await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-chunks"
+    )
+
+    assert router.exchange.max_in_flight == 2
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [15, 15, 15]
+    assert completed.placed == 45
+    assert sorted(router.exchange.bookings) == sorted(_ids("s-chunks", range(45)))
+
+
+async def test_smart_routing_shrinks_chunks_to_what_the_budget_affords() -> None:
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=4, parallel=3, wait_s=0.0)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(20)]
+
+    completed = await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-small"
+    )
+
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [4] * 5
+    assert router.exchange.max_in_flight == 3
+    assert completed.placed == 20
 
 
 async def test_smart_routing_sends_market_orders_before_resting_limits() -> None:
