@@ -221,7 +221,20 @@ class KrakenWsTrading:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.orders: dict[str, ExecutionUpdate] = {}
-        """The latest ``executions`` entry per order id."""
+        """The latest ``executions`` entry per order id (fields an update leaves out are kept
+        from the entry before)."""
+        self._order_ids: dict[str, str] = {}
+        """``cl_ord_id`` → order id, for every order ``executions`` named with one."""
+        self._snapshot_seen = asyncio.Event()
+        """Set once this connection's ``executions`` snapshot has been applied."""
+        self._created_after: dict[str, int] = {}
+        """Per order id, a time the order was surely created after (see :meth:`created_after`)."""
+        self._last_heard_ns = 0
+        """When the current connection last received a message."""
+        self._gap_from_ns = 0
+        """When the connection before this one last received (0: this is the first)."""
+        self._snapshot_ns = 0
+        """When this connection's snapshot was applied."""
         self.connects = 0
         self.tokens_fetched = 0
         self.last_error: str | None = None
@@ -392,10 +405,28 @@ class KrakenWsTrading:
         return reply
 
     def order_by_cl_ord_id(self, cl_ord_id: str) -> ExecutionUpdate | None:
-        for update in self.orders.values():
-            if update.cl_ord_id == cl_ord_id:
-                return update
-        return None
+        order_id = self._order_ids.get(cl_ord_id)
+        return None if order_id is None else self.orders.get(order_id)
+
+    def created_after(self, order_id: str) -> int:
+        """A time (ns) the order was surely created after: it was not in the view before.
+
+        Seen first in a reconnect's snapshot: after the previous connection last heard
+        anything. Seen first in a live update: after this connection's snapshot. Seen first in
+        the very first snapshot: unknown (0). So an older order sharing a ``cl_ord_id`` is never
+        taken for a new one.
+        """
+        return self._created_after.get(order_id, 0)
+
+    async def wait_for_snapshot(self, timeout_s: float) -> bool:
+        """Whether the order view is current: connected, with this connection's
+        ``executions`` snapshot applied (waits up to ``timeout_s`` for a reconnect)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._snapshot_seen.wait()
+        except TimeoutError:
+            return False
+        return self.connected
 
     async def request(self, method: str, params: Mapping[str, Any]) -> WsReply:
         """Send one trading request and await its answer (see the module docstring)."""
@@ -505,6 +536,8 @@ class KrakenWsTrading:
             raise
         session = _Session(socket)
         self._session = session
+        self._snapshot_seen.clear()
+        self._gap_from_ns = self._last_heard_ns
         self.connects += 1
         try:
             try:
@@ -517,6 +550,7 @@ class KrakenWsTrading:
             await self._serve(session)
         finally:
             self._connected.clear()
+            self._snapshot_seen.clear()
             self._held_token = None
             for _, future in session.pending.values():
                 if not future.done():
@@ -568,6 +602,7 @@ class KrakenWsTrading:
             self._dispatch(session, message.data)
 
     def _dispatch(self, session: _Session, text: str) -> _Incoming | None:
+        self._last_heard_ns = self._clock()
         try:
             incoming = _decoder.decode(text)
         except msgspec.DecodeError:
@@ -589,14 +624,26 @@ class KrakenWsTrading:
             _log.warning("ws_trading.bad_executions_message")
             return
         snapshot = incoming.type == "snapshot"
+        if snapshot:
+            self._snapshot_ns = self._clock()
+        floor_ns = self._gap_from_ns if snapshot else self._snapshot_ns
         for entry in updates:
             update = msgspec.structs.replace(entry, snapshot=True) if snapshot else entry
+            previous = self.orders.get(update.order_id)
+            if previous is not None:
+                update = _carried_over(previous, update)
+            else:
+                self._created_after[update.order_id] = floor_ns
             self.orders[update.order_id] = update
+            if update.cl_ord_id is not None:
+                self._order_ids[update.cl_ord_id] = update.order_id
             if self._on_execution is not None:
                 try:
                     self._on_execution(update)
                 except Exception:
                     _log.exception("on_execution observer failed")
+        if snapshot:
+            self._snapshot_seen.set()
 
     # -- reports ---------------------------------------------------------------------------
 
@@ -674,6 +721,20 @@ class KrakenWsTrading:
             self._on_call(event)
         except Exception:
             _log.exception("on_call observer failed for %s", event.endpoint)
+
+
+_KEPT_FIELDS = ("symbol", "side", "order_type", "cl_ord_id", "order_qty", "limit_price")
+
+
+def _carried_over(previous: ExecutionUpdate, update: ExecutionUpdate) -> ExecutionUpdate:
+    """``update`` with the order's fixed fields it leaves out taken from ``previous`` (Kraken's
+    updates carry only what changed)."""
+    missing = {
+        name: getattr(previous, name)
+        for name in _KEPT_FIELDS
+        if getattr(update, name) in (None, "") and getattr(previous, name) not in (None, "")
+    }
+    return msgspec.structs.replace(update, **missing) if missing else update
 
 
 class _ConnectionLost(Exception):

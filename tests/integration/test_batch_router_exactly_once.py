@@ -20,6 +20,7 @@ from bus import ActorRunner, Subjects, encode
 from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import LateLandingFault, RunningSim, SimOptions, running_sim
 from schemas import ConfigError, GalFridayConfig
+from schemas.config import OrderEntry
 from schemas.events import BatchCompleted, BatchRejected, OrderOutcome
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.integration.test_batch_router_actor import (
@@ -172,8 +173,9 @@ class ShiftedClock:
         return time.time_ns() + self.offset_ns
 
 
+@pytest.mark.parametrize("order_entry", [OrderEntry.REST, OrderEntry.WS])
 async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
-    bus_config: GalFridayConfig, client: Client, observer: Observer
+    order_entry: OrderEntry, bus_config: GalFridayConfig, client: Client, observer: Observer
 ) -> None:
     """A client reuses ``cl_ord_id`` ``desk-1`` of an order filled a minute ago. The new
     placement's answer is lost and it reaches the engine after its deadline (refused). The
@@ -196,7 +198,11 @@ async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
         [old_txid] = old["result"]["txid"]
         clock.offset_ns = 0
         sim.exchange.faults.add(LateLandingFault(hold_s=4.0, answer="drop", calls=1))
-        _, runner = await start_router(fast_config(bus_config, sim), client, prices=False)
+        config = fast_config(bus_config, sim)
+        config = msgspec.structs.replace(
+            config, kraken=msgspec.structs.replace(config.kraken, order_entry=order_entry)
+        )
+        _, runner = await start_router(config, client, prices=False)
         try:
             orders = [market_buy(cl_ord_id="desk-1")]
             await submit(

@@ -102,3 +102,25 @@ async def test_a_dropped_trading_socket_loses_no_order_and_places_none_twice(
     placed = {r.cl_ord_id: r.txid for r in completed.results if r.outcome is OrderOutcome.PLACED}
     assert completed.placed == ORDERS, completed.results
     assert placed == {entry.cl_ord_id: entry.txid for entry in sim.exchange.ledger()}
+
+
+async def test_an_order_accepted_before_the_drop_is_found_in_the_executions_snapshot(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
+) -> None:
+    """The status comes from the reconnected socket's ``executions`` snapshot: no REST
+    OpenOrders/ClosedOrders polling for an order the snapshot shows."""
+    config = ws_config(bus_config, sim, risk_check_enabled=False)
+    _, runner = await start_router(config, client, prices=False)
+    try:
+        async with socket_dropped(sim, "after_accept"):
+            batch = batch_of("drop-snapshot", filling_buys(3), BatchStrategy.SEQUENTIAL)
+            await submit(client, runner.subjects, batch)
+            completed = await observer.completed("drop-snapshot", timeout=20.0)
+    finally:
+        await runner.stop()
+    assert completed.placed == 3, completed.results
+    assert set(ledger_ids(sim).values()) == {1}
+    placed = {r.cl_ord_id: r.txid for r in completed.results if r.outcome is OrderOutcome.PLACED}
+    assert placed == {entry.cl_ord_id: entry.txid for entry in sim.exchange.ledger()}
+    counts = sim.exchange.request_counts()
+    assert counts.get("OpenOrders", 0) + counts.get("ClosedOrders", 0) == 0, counts
