@@ -37,7 +37,7 @@ from kraken.sim import (
     running_sim,
 )
 from schemas import AnyEvent, GalFridayConfig
-from schemas.config import KrakenConfig
+from schemas.config import KrakenConfig, OrderEntry
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
@@ -116,6 +116,12 @@ def router_config(
         kraken=kraken,
         execution=msgspec.structs.replace(bus_config.execution, **settings),
     )
+
+
+def rest_entry(config: GalFridayConfig) -> GalFridayConfig:
+    """``kraken.order_entry: rest``, for tests of what REST's answers (HTTP 5xx) mean."""
+    kraken = msgspec.structs.replace(config.kraken, order_entry=OrderEntry.REST)
+    return msgspec.structs.replace(config, kraken=kraken)
 
 
 def sim_credentials() -> Credentials:
@@ -244,8 +250,8 @@ async def test_smart_routing_groups_orders_of_a_pair_into_add_order_batch(
         await runner.stop()
     counts = sim.exchange.request_counts()
     assert completed.placed == 7
-    assert counts.get("AddOrderBatch", 0) >= 2
-    assert counts.get("AddOrder", 0) == 0
+    assert counts.get("AddOrderBatch", 0) + counts.get("ws:batch_add", 0) >= 2
+    assert counts.get("AddOrder", 0) + counts.get("ws:add_order", 0) == 0
     assert len(sim.exchange.ledger()) == 7
 
 
@@ -485,7 +491,9 @@ async def test_silent_classifier_sends_again_only_what_is_proven_absent(
     sim.exchange.faults.add(OutageFault(endpoints=("AddOrder",), calls=2))
     sim.exchange.faults.add(LoseResponseFault(endpoints=("AddOrder",), mode="http_502", calls=2))
     # Two lookup rounds keep the reconciliations inside the REST call budget (no rate waits).
-    config = router_config(bus_config, sim, risk_check_enabled=False, reconcile_attempts=2)
+    config = rest_entry(
+        router_config(bus_config, sim, risk_check_enabled=False, reconcile_attempts=2)
+    )
     _, runner = await start_router(config, client, prices=False)
     try:
         orders = [resting_buy()] * 8
