@@ -140,7 +140,8 @@ class BatchExecution:
     async def _place_chunks(self, chunks: Sequence[Sequence[OrderSlot]]) -> None:
         slots = [slot for chunk in chunks for slot in chunk]
         sizing = self._gateway.chunk_plan(slots[0].pair, len(slots)) if len(chunks) > 1 else None
-        if sizing is None or (sizing.parallel <= 1 and sizing.chunk_size >= len(chunks[0])):
+        if sizing is None or sizing.wait_s > 0 or sizing.parallel <= 1:
+            # Nothing to gain from going together now: the client paces chunk by chunk.
             for chunk in chunks:
                 await self._place(list(chunk), attempt=1)
             return

@@ -127,6 +127,22 @@ async def test_smart_routing_shrinks_chunks_to_what_the_budget_affords() -> None
     assert completed.placed == 20
 
 
+async def test_smart_routing_keeps_its_chunks_one_after_another_while_the_budget_is_spent() -> None:
+    """Nothing fits the counter now (``wait_s``): the chunks stay as planned and go one after
+    another, paced by the client, rather than as many small ones."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=2, parallel=1, wait_s=1.5)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(20)]
+
+    await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-spent"
+    )
+
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [10, 10]
+    assert router.exchange.max_in_flight == 1
+
+
 async def test_smart_routing_sends_market_orders_before_resting_limits() -> None:
     """Within a pair's batch, market orders come first."""
     router = make_router()
