@@ -105,6 +105,8 @@ class BatchExecution:
         self._sent_deadlines: dict[int, int] = {}
         """Per order index: the latest Kraken ``deadline`` it was sent with."""
         self._lookups = LookupCoalescer(self._count_and_find)
+        self._exchange_places: asyncio.Semaphore | None = None
+        """PARALLEL's bound on orders at the exchange at once (``parallel_limit``)."""
 
     # -- STRATEGIES ------------------------------------------------------------------------
 
@@ -113,15 +115,15 @@ class BatchExecution:
             await self._place([slot], attempt=1)
 
     async def run_parallel(self, slots: Sequence[OrderSlot]) -> None:
-        limit = asyncio.Semaphore(self._config.parallel_limit)
-
-        async def one(slot: OrderSlot) -> None:
-            async with limit:
-                await self._place([slot], attempt=1)
-
-        async with asyncio.TaskGroup() as group:
-            for slot in slots:
-                group.create_task(one(slot))
+        """Every order at once, at most ``parallel_limit`` of them at the exchange: an order
+        frees its place when its answer arrives, not after its outcome is recorded."""
+        self._exchange_places = asyncio.Semaphore(self._config.parallel_limit)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for slot in slots:
+                    group.create_task(self._place([slot], attempt=1))
+        finally:
+            self._exchange_places = None
 
     async def run_smart_routing(self, plan: Sequence[Sequence[Sequence[OrderSlot]]]) -> None:
         """``plan``: per pair, its chunks in placement order; pairs run in parallel. A pair's
@@ -310,6 +312,13 @@ class BatchExecution:
                     )
 
     async def _add_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        if self._exchange_places is None:
+            return await self._send_order(slot, probe=probe)
+        async with self._exchange_places:
+            return await self._send_order(slot, probe=probe)
+
+    async def _send_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        # The deadline is stamped here, after any wait for a place at the exchange.
         if not self._validate_only:
             await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from actors.batch_router import derive_cl_ord_id
 from actors.batch_router.batch_sizing import ChunkPlan
+from actors.batch_router.ports import OutcomeEvent
 from actors.batch_router.strategies import split_evenly
 from schemas.config import ExecutionConfig
-from schemas.events import OrderOutcome
+from schemas.events import OrderOutcome, OrderPlaced
 from schemas.orders import BatchStrategy, OrderSide
 from tests.support.batch_router_doubles import (
     START_NS,
@@ -49,6 +51,30 @@ async def test_parallel_never_exceeds_parallel_limit() -> None:
     assert sorted(ids for _, ids in router.exchange.calls) == sorted(
         (i,) for i in _ids("s-par", range(25))
     )
+
+
+async def test_parallel_frees_an_exchange_place_when_the_answer_arrives() -> None:
+    """With one place at the exchange, the second order goes out while the first one's
+    outcome is still being recorded (publishing is not exchange time)."""
+    router = make_router(ExecutionConfig(parallel_limit=1))
+    sent_while_recording: list[int] = []
+    record = router.sink.emit
+
+    async def slow_emit(event: OutcomeEvent) -> None:
+        if isinstance(event, OrderPlaced) and event.index == 0:
+            await asyncio.sleep(0.01)
+            sent_while_recording.append(router.exchange.call_count("add_order"))
+        await record(event)
+
+    router.sink.emit = slow_emit  # type: ignore[method-assign]
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order(volume="0.001") for _ in range(2)], BatchStrategy.PARALLEL, batch_id="s-free"
+    )
+
+    assert completed.placed == 2
+    assert sent_while_recording == [2]
+    assert router.exchange.max_in_flight == 1
 
 
 def test_split_evenly_avoids_a_lone_remainder() -> None:
