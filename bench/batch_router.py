@@ -35,6 +35,7 @@ from schemas import (
     PriceSource,
     PriceUpdated,
 )
+from schemas.config import OrderEntry
 from tests.support.nats_server import running_nats_server
 
 LATENCY_MS = 50.0
@@ -123,6 +124,7 @@ async def measure(
             ws_url=sim.ws_url,
             tier=KrakenTier.PRO,
             nonce_window=nonce_window,
+            order_entry=OrderEntry.REST,  # what nonce_window changes is REST's signed calls
         )
         config = msgspec.structs.replace(
             GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken

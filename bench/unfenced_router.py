@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Awaitable, Sequence
 
+from actors.batch_router.batch_sizing import ChunkPlan
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.ports import (
     BatchPlacementReply,
@@ -53,6 +54,9 @@ class _WithoutDeadlines:
 
     def clock_ahead_ns(self) -> int:
         return self._inner.clock_ahead_ns()
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        return self._inner.chunk_plan(pair, order_count)
 
     async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
         return await self._inner.find_orders(lookups)

@@ -18,8 +18,11 @@ One authenticated connection per API key, kept open by a background task:
   that could not be sent at all (no connection) is a plain failure.
 
 Every trading call is reported to ``on_call`` like a REST call: scope ``kraken.trading`` for an
-exchange answer, ``kraken.ws`` for a transport failure of this connection (what the router's WS
-breaker watches to fall back to REST).
+exchange answer, ``kraken.ws_trading`` for a transport failure of this connection (what the
+router's WS breaker watches to fall back to REST). Connects and :meth:`ping` are reported under
+``kraken.ws_trading`` too: a (re)connect or a ping answered after the breaker went half-open is
+what closes it. The scope is this socket's own, not market-data's ``kraken.ws`` (another host,
+another connection): a trading socket's trouble never moves market-data to REST polling.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ import msgspec
 
 from kraken.errors import TransportError, is_trading_rate_limit
 from kraken.models import WebSocketsToken
-from kraken.ratelimit import TradingRateLimiter
+from kraken.ratelimit import DecayingCounter, TradingRateLimiter
 from kraken.rest import CallObserver, Sleeper, format_deadline, format_decimal
 from kraken.result import KrakenFailure, KrakenResult
 from kraken.send_deadline import SendDeadline
@@ -51,6 +54,7 @@ from schemas.orders import OrderRequest, OrderType
 
 __all__ = [
     "TOKEN_ERRORS",
+    "WS_CONNECT_ENDPOINT",
     "WS_TRADING_SCOPE",
     "ExecutionUpdate",
     "KrakenWsTrading",
@@ -64,7 +68,8 @@ _log = logging.getLogger(__name__)
 
 TokenSource = Callable[[], Awaitable[KrakenResult[WebSocketsToken]]]
 TOKEN_ERRORS = ("EAPI:Invalid token", "ESession:Invalid session")
-WS_TRADING_SCOPE = "kraken.ws"
+WS_TRADING_SCOPE = "kraken.ws_trading"
+WS_CONNECT_ENDPOINT = "ws.connect"
 _NS_PER_S = 1_000_000_000
 _PLACING = frozenset({"add_order", "batch_add", "edit_order"})
 _TRIGGER_TYPES = frozenset(
@@ -217,7 +222,20 @@ class KrakenWsTrading:
         self._runner: asyncio.Task[None] | None = None
         self._stopping = False
         self.orders: dict[str, ExecutionUpdate] = {}
-        """The latest ``executions`` entry per order id."""
+        """The latest ``executions`` entry per order id (fields an update leaves out are kept
+        from the entry before)."""
+        self._order_ids: dict[str, str] = {}
+        """``cl_ord_id`` → order id, for every order ``executions`` named with one."""
+        self._snapshot_seen = asyncio.Event()
+        """Set once this connection's ``executions`` snapshot has been applied."""
+        self._created_after: dict[str, int] = {}
+        """Per order id, a time the order was surely created after (see :meth:`created_after`)."""
+        self._last_heard_ns = 0
+        """When the current connection last received a message."""
+        self._gap_from_ns = 0
+        """When the connection before this one last received (0: this is the first)."""
+        self._snapshot_ns = 0
+        """When this connection's snapshot was applied."""
         self.connects = 0
         self.tokens_fetched = 0
         self.last_error: str | None = None
@@ -310,6 +328,12 @@ class KrakenWsTrading:
         self._snap_on_rate_limit(symbol, reply)
         return reply
 
+    def trading_counter(self, symbol: str) -> DecayingCounter | None:
+        """The trading counter ``symbol``'s placements charge (shared with REST), if paced."""
+        if self.trading_limiter is None:
+            return None
+        return self.trading_limiter.counter(self._pair_key(symbol))
+
     async def _wait_for_trading(self, symbol: str, cost: float) -> None:
         """Wait until ``cost`` fits the pair's trading counter (as the REST client does)."""
         if self.trading_limiter is None:
@@ -371,11 +395,36 @@ class KrakenWsTrading:
             params["limit_price"] = _number(limit_price)
         return await self.request("edit_order", params)
 
+    async def ping(self, *, probe: bool = False) -> WsReply:
+        """One ``ping`` over the trading socket, reported under ``kraken.ws_trading`` (with
+        ``probe``: as the half-open breaker's test call)."""
+        reply = await self._request_once("ping", {}, None)
+        self._report(reply, scope=WS_TRADING_SCOPE, probe=probe)
+        return reply
+
     def order_by_cl_ord_id(self, cl_ord_id: str) -> ExecutionUpdate | None:
-        for update in self.orders.values():
-            if update.cl_ord_id == cl_ord_id:
-                return update
-        return None
+        order_id = self._order_ids.get(cl_ord_id)
+        return None if order_id is None else self.orders.get(order_id)
+
+    def created_after(self, order_id: str) -> int:
+        """A time (ns) the order was surely created after: it was not in the view before.
+
+        Seen first in a reconnect's snapshot: after the previous connection last heard
+        anything. Seen first in a live update: after this connection's snapshot. Seen first in
+        the very first snapshot: unknown (0). So an older order sharing a ``cl_ord_id`` is never
+        taken for a new one.
+        """
+        return self._created_after.get(order_id, 0)
+
+    async def wait_for_snapshot(self, timeout_s: float) -> bool:
+        """Whether the order view is current: connected, with this connection's
+        ``executions`` snapshot applied (waits up to ``timeout_s`` for a reconnect)."""
+        try:
+            async with asyncio.timeout(timeout_s):
+                await self._snapshot_seen.wait()
+        except TimeoutError:
+            return False
+        return self.connected
 
     async def request(
         self, method: str, params: Mapping[str, Any], *, deadline: SendDeadline | None = None
@@ -429,7 +478,7 @@ class KrakenWsTrading:
         except _ConnectionLost:
             return self._lost(method, started, TransportError.CONNECTION)
         latency = self._monotonic_ns() - started
-        if incoming.success:
+        if incoming.success or incoming.method == "pong":
             return WsReply(method, ok=True, result=incoming.result, latency_ns=latency)
         return WsReply(
             method, ok=False, error=incoming.error or "unknown error", latency_ns=latency
@@ -485,16 +534,29 @@ class KrakenWsTrading:
 
     async def _connect_and_serve(self) -> None:
         assert self._http is not None
-        socket = await self._http.ws_connect(self.url, autoping=True, heartbeat=None)
+        started = self._monotonic_ns()
+        try:
+            socket = await self._http.ws_connect(self.url, autoping=True, heartbeat=None)
+        except Exception as e:
+            self._report_connect(started, error=f"{type(e).__name__}: {e}")
+            raise
         session = _Session(socket)
         self._session = session
+        self._snapshot_seen.clear()
+        self._gap_from_ns = self._last_heard_ns
         self.connects += 1
         try:
-            await self._subscribe_executions(session)
+            try:
+                await self._subscribe_executions(session)
+            except Exception as e:
+                self._report_connect(started, error=f"{type(e).__name__}: {e}")
+                raise
+            self._report_connect(started, error=None)
             self._connected.set()
             await self._serve(session)
         finally:
             self._connected.clear()
+            self._snapshot_seen.clear()
             self._held_token = None
             for _, future in session.pending.values():
                 if not future.done():
@@ -546,6 +608,7 @@ class KrakenWsTrading:
             self._dispatch(session, message.data)
 
     def _dispatch(self, session: _Session, text: str) -> _Incoming | None:
+        self._last_heard_ns = self._clock()
         try:
             incoming = _decoder.decode(text)
         except msgspec.DecodeError:
@@ -567,49 +630,117 @@ class KrakenWsTrading:
             _log.warning("ws_trading.bad_executions_message")
             return
         snapshot = incoming.type == "snapshot"
+        if snapshot:
+            self._snapshot_ns = self._clock()
+        floor_ns = self._gap_from_ns if snapshot else self._snapshot_ns
         for entry in updates:
             update = msgspec.structs.replace(entry, snapshot=True) if snapshot else entry
+            previous = self.orders.get(update.order_id)
+            if previous is not None:
+                update = _carried_over(previous, update)
+            else:
+                self._created_after[update.order_id] = floor_ns
             self.orders[update.order_id] = update
+            if update.cl_ord_id is not None:
+                self._order_ids[update.cl_ord_id] = update.order_id
             if self._on_execution is not None:
                 try:
                     self._on_execution(update)
                 except Exception:
                     _log.exception("on_execution observer failed")
+        if snapshot:
+            self._snapshot_seen.set()
 
     # -- reports ---------------------------------------------------------------------------
 
-    def _report(self, reply: WsReply) -> None:
+    def _report(self, reply: WsReply, *, scope: str | None = None, probe: bool = False) -> None:
+        """``scope``: where an answered call counts (default ``kraken.trading``); a transport
+        failure always counts against this socket's own scope."""
         if self._on_call is None:
             return
         now = self._clock()
         endpoint = f"ws.{reply.method}"
-        operation = OperationKind.PLACE if reply.method in _PLACING else OperationKind.CANCEL
+        if reply.method in _PLACING:
+            operation = OperationKind.PLACE
+        elif reply.method == "ping":
+            operation = OperationKind.READ
+        else:
+            operation = OperationKind.CANCEL
+        answered_scope = scope or "kraken.trading"
         event: KrakenCallSucceeded | KrakenCallFailed
         if reply.ok:
             event = KrakenCallSucceeded(
                 ts_event=now,
                 ts_init=now,
-                scope="kraken.trading",
+                scope=answered_scope,
                 endpoint=endpoint,
                 operation=operation,
                 latency_ns=reply.latency_ns,
+                probe=probe,
             )
         else:
             event = KrakenCallFailed(
                 ts_event=now,
                 ts_init=now,
-                scope="kraken.trading" if reply.error is not None else WS_TRADING_SCOPE,
+                scope=answered_scope if reply.error is not None else WS_TRADING_SCOPE,
                 endpoint=endpoint,
                 operation=operation,
                 latency_ns=reply.latency_ns,
                 errors=reply.describe(),
                 outcome_unknown=reply.outcome_unknown,
                 transport_error=reply.transport_error,
+                probe=probe,
             )
+        self._emit(event)
+
+    def _report_connect(self, started_ns: int, *, error: str | None) -> None:
+        if self._on_call is None:
+            return
+        now = self._clock()
+        latency = self._monotonic_ns() - started_ns
+        event: KrakenCallSucceeded | KrakenCallFailed
+        if error is None:
+            event = KrakenCallSucceeded(
+                ts_event=now,
+                ts_init=now,
+                scope=WS_TRADING_SCOPE,
+                endpoint=WS_CONNECT_ENDPOINT,
+                operation=OperationKind.READ,
+                latency_ns=latency,
+            )
+        else:
+            event = KrakenCallFailed(
+                ts_event=now,
+                ts_init=now,
+                scope=WS_TRADING_SCOPE,
+                endpoint=WS_CONNECT_ENDPOINT,
+                operation=OperationKind.READ,
+                latency_ns=latency,
+                errors=(error,),
+                transport_error=TransportError.CONNECTION,
+            )
+        self._emit(event)
+
+    def _emit(self, event: KrakenCallSucceeded | KrakenCallFailed) -> None:
+        assert self._on_call is not None
         try:
             self._on_call(event)
         except Exception:
-            _log.exception("on_call observer failed for %s", endpoint)
+            _log.exception("on_call observer failed for %s", event.endpoint)
+
+
+_KEPT_FIELDS = ("symbol", "side", "order_type", "cl_ord_id", "order_qty", "limit_price")
+
+
+def _carried_over(previous: ExecutionUpdate, update: ExecutionUpdate) -> ExecutionUpdate:
+    """``update`` with the order's fixed fields it leaves out taken from ``previous`` (Kraken's
+    updates carry only what changed)."""
+    missing = {
+        name: getattr(previous, name)
+        for name in _KEPT_FIELDS
+        if getattr(update, name) in (None, "") and getattr(previous, name) not in (None, "")
+    }
+    return msgspec.structs.replace(update, **missing) if missing else update
 
 
 class _ConnectionLost(Exception):

@@ -125,9 +125,10 @@ class KrakenConfig(_Config, frozen=True, kw_only=True):
     request_timeout_s: PositiveFloat = 10.0
     ws_silence_timeout_s: PositiveFloat = 5.0
     user_agent: str = "galfriday/0.1"
-    order_entry: OrderEntry = OrderEntry.REST
+    order_entry: OrderEntry = OrderEntry.WS
     """Where the batch router places orders: ``ws`` (the authenticated WS v2 endpoint, REST
-    while it is unusable) or ``rest``."""
+    automatically while it is unusable: down, its ``kraken.ws_trading`` breaker not CLOSED, or
+    not offered by the venue at start) or ``rest``."""
     ws_auth_url: str = ""
     """The authenticated WS v2 endpoint; empty: derived from ``ws_url`` (Kraken's ``ws.`` host
     becomes ``ws-auth.``, any other URL gets ``-auth`` after its path, as the simulator serves)."""

@@ -233,7 +233,8 @@ class OperationKind(enum.StrEnum):
 
 class KrakenCallSucceeded(Event, frozen=True, kw_only=True, tag="kraken.call.succeeded"):
     scope: str
-    """Breaker scope: ``kraken.public``, ``kraken.private``, ``kraken.trading``, ``kraken.ws``."""
+    """Breaker scope: ``kraken.public``, ``kraken.private``, ``kraken.trading``, ``kraken.ws``,
+    ``kraken.ws_trading``."""
     endpoint: str
     operation: OperationKind
     latency_ns: int

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from actors.batch_router.lookup_coalescer import LookupCoalescer
 from actors.batch_router.outcomes import LOCAL_CATEGORY, OrderSlot, OutcomeBook
 from actors.batch_router.ports import (
     BatchPlacementReply,
@@ -22,6 +23,7 @@ from actors.batch_router.ports import (
     VerdictSource,
 )
 from actors.batch_router.risk import KILL_SWITCH_REASON, ExposureBudget, assess_order
+from actors.batch_router.strategies import MIN_EXCHANGE_BATCH, split_evenly
 from kraken.send_deadline import SendDeadline
 from schemas.config import ExecutionConfig
 from schemas.events import BreakerState, KrakenCallFailed, OperationKind
@@ -103,6 +105,9 @@ class BatchExecution:
         self.api_calls = 0
         self._deadlines: dict[int, list[SendDeadline]] = {}
         """Per order index: the Kraken deadline of each placement call made for it."""
+        self._lookups = LookupCoalescer(self._count_and_find)
+        self._exchange_places: asyncio.Semaphore | None = None
+        """PARALLEL's bound on orders at the exchange at once (``parallel_limit``)."""
 
     # -- STRATEGIES ------------------------------------------------------------------------
 
@@ -111,28 +116,50 @@ class BatchExecution:
             await self._place([slot], attempt=1)
 
     async def run_parallel(self, slots: Sequence[OrderSlot]) -> None:
-        limit = asyncio.Semaphore(self._config.parallel_limit)
-
-        async def one(slot: OrderSlot) -> None:
-            async with limit:
-                await self._place([slot], attempt=1)
-
-        async with asyncio.TaskGroup() as group:
-            for slot in slots:
-                group.create_task(one(slot))
+        """Every order at once, at most ``parallel_limit`` of them at the exchange: an order
+        frees its place when its answer arrives, not after its outcome is recorded."""
+        self._exchange_places = asyncio.Semaphore(self._config.parallel_limit)
+        try:
+            async with asyncio.TaskGroup() as group:
+                for slot in slots:
+                    group.create_task(self._place([slot], attempt=1))
+        finally:
+            self._exchange_places = None
 
     async def run_smart_routing(self, plan: Sequence[Sequence[Sequence[OrderSlot]]]) -> None:
-        """``plan``: per pair, its chunks in placement order; pairs run in parallel."""
+        """``plan``: per pair, its chunks in placement order; pairs run in parallel. A pair's
+        chunks go one after another, or together as far as the gateway's
+        :meth:`~ExchangeGateway.chunk_plan` allows."""
         limit = asyncio.Semaphore(self._config.parallel_limit)
 
         async def one(chunks: Sequence[Sequence[OrderSlot]]) -> None:
             async with limit:
-                for chunk in chunks:
-                    await self._place(list(chunk), attempt=1)
+                await self._place_chunks(chunks)
 
         async with asyncio.TaskGroup() as group:
             for chunks in plan:
                 group.create_task(one(chunks))
+
+    async def _place_chunks(self, chunks: Sequence[Sequence[OrderSlot]]) -> None:
+        slots = [slot for chunk in chunks for slot in chunk]
+        sizing = self._gateway.chunk_plan(slots[0].pair, len(slots)) if len(chunks) > 1 else None
+        if sizing is None or sizing.wait_s > 0 or sizing.parallel <= 1:
+            # Nothing to gain from going together now: the client paces chunk by chunk.
+            for chunk in chunks:
+                await self._place(list(chunk), attempt=1)
+            return
+        if sizing.chunk_size < max(len(chunk) for chunk in chunks):
+            # The budget affords smaller chunks now: first in the given order.
+            chunks = split_evenly(slots, max(MIN_EXCHANGE_BATCH, sizing.chunk_size))
+        in_flight = asyncio.Semaphore(max(1, sizing.parallel))
+
+        async def one(chunk: Sequence[OrderSlot]) -> None:
+            async with in_flight:
+                await self._place(list(chunk), attempt=1)
+
+        async with asyncio.TaskGroup() as group:
+            for chunk in chunks:
+                group.create_task(one(chunk))
 
     async def run_risk_aware(self, slots: Sequence[OrderSlot], budget: ExposureBudget) -> None:
         """One at a time in the given order; before each, wait out stale prices and high
@@ -270,11 +297,15 @@ class BatchExecution:
             await self._after_failure(slots, failure, attempt=attempt, endpoint="AddOrderBatch")
             return
         rejected: list[tuple[OrderSlot, PlacementReply]] = []
-        for slot, entry in zip(slots, reply.entries, strict=True):
-            if entry.ok:
-                await self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
-            else:
-                rejected.append((slot, entry))
+        async with asyncio.TaskGroup() as group:
+            # Recorded together: their journal writes share one compare-and-set.
+            for slot, entry in zip(slots, reply.entries, strict=True):
+                if entry.ok:
+                    group.create_task(
+                        self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
+                    )
+                else:
+                    rejected.append((slot, entry))
         if rejected:
             async with asyncio.TaskGroup() as group:
                 for slot, entry in rejected:
@@ -285,6 +316,13 @@ class BatchExecution:
                     )
 
     async def _add_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        if self._exchange_places is None:
+            return await self._send_order(slot, probe=probe)
+        async with self._exchange_places:
+            return await self._send_order(slot, probe=probe)
+
+    async def _send_order(self, slot: OrderSlot, *, probe: bool) -> PlacementReply:
+        # The deadline is stamped here, after any wait for a place at the exchange.
         if not self._validate_only:
             await self._fence.confirm()  # raises OwnershipLost: nothing is sent
         self.api_calls += 1
@@ -348,6 +386,11 @@ class BatchExecution:
             if not pending:
                 return
         errors = failure.errors
+        if verdict is None and reconciled:
+            # No classifier, but these orders are proven absent (looked up after their
+            # deadline + margin): sending them again is no blind retry.
+            await self._send_proven_absent_again(pending, attempt=attempt, errors=errors)
+            return
         if verdict is None:
             await self._fail_all(
                 pending,
@@ -369,14 +412,8 @@ class BatchExecution:
                 await self._place([slot], attempt=attempt)
             return
         if failure.outcome_unknown and verdict.reconcile_first and not verdict.retry:
-            # "Reconcile before resending": done, and these orders are proven absent, so
-            # sending them again is no blind retry (still within the retry limit).
-            if attempt > self._config.max_retries:
-                detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
-                await self._fail_all(pending, "retries_exhausted", detail, failure.errors)
-                return
-            self.retries += len(pending)
-            await self._place(pending, attempt=attempt + 1)
+            # "Reconcile before resending": done, and these orders are proven absent.
+            await self._send_proven_absent_again(pending, attempt=attempt, errors=errors)
             return
         if _refused_by_breaker(verdict):
             # Not a verdict on the order: it waits for the breaker (until the batch ends).
@@ -405,6 +442,19 @@ class BatchExecution:
             await self._fail_all(pending, "timeout", detail, errors)
             return
         await self._sleep(delay_s)
+        self.retries += len(pending)
+        await self._place(pending, attempt=attempt + 1)
+
+    async def _send_proven_absent_again(
+        self, pending: list[OrderSlot], *, attempt: int, errors: tuple[str, ...]
+    ) -> None:
+        """Orders of an unknown outcome that reconciliation proved absent go out again,
+        within the retry limit (the Kraken ``deadline`` they were sent with has passed, so the
+        first request can no longer land)."""
+        if attempt > self._config.max_retries:
+            detail = f"{attempt} attempts, at most {self._config.max_retries} retries allowed"
+            await self._fail_all(pending, "retries_exhausted", detail, errors)
+            return
         self.retries += len(pending)
         await self._place(pending, attempt=attempt + 1)
 
@@ -557,13 +607,16 @@ class BatchExecution:
     async def _find_all(self, slots: Sequence[OrderSlot]) -> dict[str, LookupResult]:
         """One look-up for all ``slots`` (keyed by ``cl_ord_id``); a broken or incomplete
         answer counts as a failed look-up for the orders it leaves out."""
-        self.api_calls += 1
         failed = LookupResult(found=False, lookup_failed=True)
         try:
-            answers = await self._gateway.find_orders([self.lookup_of(slot) for slot in slots])
+            answers = await self._lookups.find([self.lookup_of(slot) for slot in slots])
         except Exception:  # a broken lookup is a failed lookup
             answers = {}
         return {slot.cl_ord_id: answers.get(slot.cl_ord_id, failed) for slot in slots}
+
+    async def _count_and_find(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
+        self.api_calls += 1
+        return await self._gateway.find_orders(lookups)
 
 
 def _refused_by_breaker(verdict: RetryVerdict) -> bool:

@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping, Sequence
 
 import msgspec
 
+from actors.batch_router.batch_sizing import ChunkPlan
 from actors.batch_router.ports import (
     BatchPlacementReply,
     LookupResult,
@@ -57,6 +58,9 @@ class KrakenGateway:
 
     def clock_ahead_ns(self) -> int:
         return self._client.venue_clock.ahead_ns()
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        return None  # signed REST calls go out one at a time per key (nonces)
 
     def _rest_pair(self, pair: str) -> str:
         return self._registry.to_altname(pair) if pair in self._registry else pair

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Protocol
 
+from actors.batch_router.batch_sizing import ChunkPlan
 from kraken.send_deadline import SendDeadline
 from schemas.events import (
     BatchCompleted,
@@ -176,6 +177,11 @@ class ExchangeGateway(Protocol):
     def clock_ahead_ns(self) -> int:
         """How far this host's clock may run ahead of the venue's (``>= 0``): a wait that ends
         at a Kraken deadline, read on this host's clock, is that much longer."""
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        """How ``order_count`` orders of ``pair`` may go out now: chunk size and how many
+        chunks at once, from the pair's live trading-rate budget. ``None``: one chunk after
+        another (e.g. REST, whose signed calls are serialized per key by their nonces)."""
 
 
 class OwnershipLost(Exception):

@@ -98,6 +98,9 @@ class BatchRouterActor(Actor):
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
     _ws_trading: KrakenWsTrading | None = field(default=None, init=False, repr=False)
     _ws_breaker: BreakerState = field(default=BreakerState.CLOSED, init=False, repr=False)
+    _ws_probe: asyncio.Task[Any] | None = field(default=None, init=False, repr=False)
+    _breaker_states: dict[str, BreakerState] = field(default_factory=dict, init=False, repr=False)
+    """The last broadcast state of every scope seen (for health; only two scopes steer)."""
     _claims: BatchClaims | None = field(default=None, init=False, repr=False)
     _client_id_store: KeyValueStore | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
@@ -237,6 +240,10 @@ class BatchRouterActor(Actor):
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks.clear()
+        if self._ws_probe is not None:
+            self._ws_probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ws_probe
         if self._ws_trading is not None:
             await self._ws_trading.stop()
         if self._client is not None:
@@ -571,12 +578,23 @@ class BatchRouterActor(Actor):
     async def on_circuit_breaker_state_changed(
         self, event: CircuitBreakerStateChanged, delivery: Delivery
     ) -> None:
+        self._breaker_states[event.scope] = event.state
         if event.scope == WS_TRADING_SCOPE:
             # Either way is safe here: an open WS breaker only moves placements to REST.
             self._ws_breaker = event.state
+            if event.state is BreakerState.HALF_OPEN:
+                self._probe_ws_trading()
         if self._breakers.relaxes(event):
             await self._confirm_from_store()
         self._breakers.apply(event)
+
+    def _probe_ws_trading(self) -> None:
+        """Placements stay on REST while the trading socket's breaker is half-open, so a
+        ``ping`` over it is the test call that closes (or re-opens) the breaker."""
+        ws = self._ws_trading
+        if ws is None or (self._ws_probe is not None and not self._ws_probe.done()):
+            return
+        self._ws_probe = asyncio.create_task(ws.ping(probe=True), name="ws-trading-probe")
 
     async def on_trading_halted(self, event: TradingHalted, delivery: Delivery) -> None:
         self.market.on_kill_switch(event)
@@ -628,6 +646,8 @@ class BatchRouterActor(Actor):
         report: dict[str, Any] = {
             "in_flight_batches": sorted(self._in_flight),
             "trading_breaker": str(self._breakers.trading_state()),
+            "ws_trading_breaker": str(self._ws_breaker),
+            "breakers_seen": {scope: str(state) for scope, state in self._breaker_states.items()},
             "dead_mans_switch_armed": self._dead_mans_switch_armed,
             "verdicts_unanswered": 0 if self._verdicts is None else self._verdicts.unanswered,
             "call_reports_dropped": self._call_reports_dropped,

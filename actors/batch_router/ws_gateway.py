@@ -5,12 +5,17 @@ serialized per key); everything else, and every placement while the WS path is u
 through the REST :class:`KrakenGateway`:
 
 * the WS connection is down (not connected right now), or
-* the ``kraken.ws`` breaker is not CLOSED (``ws_breaker_closed`` says so): the classifier opens
-  it on transport failures of the WS path, which the WS client reports under that scope.
+* the ``kraken.ws_trading`` breaker is not CLOSED (``ws_breaker_closed`` says so): the
+  classifier opens it on transport failures of the trading socket, which the WS client reports
+  under that scope (market-data's ``kraken.ws`` is another socket and plays no part here).
 
 The unknown-outcome rules are REST's: a placement whose connection dropped after sending, or
 that timed out, is answered ``outcome_unknown`` and the executor reconciles it by ``cl_ord_id``
-with :meth:`find_order` (REST OpenOrders/ClosedOrders, which the WS path's orders appear in).
+with :meth:`find_orders`. Orders are first looked up in the socket's ``executions`` view (its
+snapshot after a reconnect, then its updates: status and fills without polling); only the ones
+not there are asked of REST OpenOrders/ClosedOrders, which is also what proves an order absent
+(the snapshot lists open orders and recent trades, not every order that ever existed), and what
+answers alone while the socket is down.
 A placement is never retried over the other path by this gateway: that decision (after
 reconciling) is the executor's, as with REST.
 """
@@ -19,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+from actors.batch_router.batch_sizing import ChunkPlan, plan_chunks
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.ports import (
     BatchPlacementReply,
@@ -28,11 +34,31 @@ from actors.batch_router.ports import (
     PlacementReply,
 )
 from kraken.send_deadline import SendDeadline
-from kraken.ws_trading import WS_TRADING_SCOPE, KrakenWsTrading, WsReply
+from kraken.ws_trading import WS_TRADING_SCOPE, ExecutionUpdate, KrakenWsTrading, WsReply
 from schemas.events import KrakenCallFailed, OperationKind
 from schemas.orders import OrderRequest
 
 __all__ = ["WsOrderGateway"]
+
+
+SNAPSHOT_WAIT_S = 1.0
+"""How long a look-up waits for a dropped socket to reconnect and bring its snapshot."""
+_REST_STATUS = {
+    "pending_new": "pending",
+    "new": "open",
+    "partially_filled": "open",
+    "filled": "closed",
+}
+"""``executions`` order statuses in REST's words (``canceled``/``expired`` are the same)."""
+
+
+def _is_same_order(update: ExecutionUpdate, lookup: OrderLookup) -> bool:
+    """What the entry says besides the ``cl_ord_id`` must agree (when it says it)."""
+    if update.symbol and update.symbol != lookup.pair:
+        return False
+    if update.side and update.side != lookup.side:
+        return False
+    return update.order_qty is None or update.order_qty == lookup.volume
 
 
 class WsOrderGateway:
@@ -63,11 +89,36 @@ class WsOrderGateway:
     def clock_ahead_ns(self) -> int:
         return self._rest.clock_ahead_ns()
 
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        """No nonces on the socket: a pair's chunks may go out together, as many as its
+        trading counter affords now (the client still waits on that counter before each)."""
+        counter = self._ws.trading_counter(pair)
+        if counter is None or not self.ws_usable():
+            return None
+        return plan_chunks(order_count, counter.level(), counter.limits)
+
     async def find_order(self, lookup: OrderLookup) -> LookupResult:
-        return await self._rest.find_order(lookup)
+        return (await self.find_orders([lookup]))[lookup.cl_ord_id]
 
     async def find_orders(self, lookups: Sequence[OrderLookup]) -> dict[str, LookupResult]:
-        return await self._rest.find_orders(lookups)
+        if not self._ws_breaker_closed() or not await self._ws.wait_for_snapshot(SNAPSHOT_WAIT_S):
+            return await self._rest.find_orders(lookups)
+        found: dict[str, LookupResult] = {}
+        for lookup in lookups:
+            update = self._ws.order_by_cl_ord_id(lookup.cl_ord_id)
+            if (
+                update is not None
+                and _is_same_order(update, lookup)
+                and self._ws.created_after(update.order_id) >= lookup.opened_after_ns
+            ):
+                status = _REST_STATUS.get(update.order_status, update.order_status)
+                found[lookup.cl_ord_id] = LookupResult(
+                    found=True, txid=update.order_id, status=status
+                )
+        rest = [lookup for lookup in lookups if lookup.cl_ord_id not in found]
+        if not rest:
+            return found
+        return {**await self._rest.find_orders(rest), **found}
 
     async def add_order(
         self,

@@ -14,6 +14,7 @@ __all__ = [
     "SCOPE_PUBLIC",
     "SCOPE_TRADING",
     "SCOPE_WS",
+    "SCOPE_WS_TRADING",
     "ErrorCategory",
     "Severity",
     "breaker_scopes",
@@ -25,7 +26,11 @@ SCOPE_PUBLIC = "kraken.public"
 SCOPE_PRIVATE = "kraken.private"
 SCOPE_TRADING = "kraken.trading"
 SCOPE_WS = "kraken.ws"
-SCOPES = (SCOPE_PUBLIC, SCOPE_PRIVATE, SCOPE_TRADING, SCOPE_WS)
+"""Market-data's public WebSocket."""
+SCOPE_WS_TRADING = "kraken.ws_trading"
+"""The router's authenticated trading WebSocket (another host and connection than ``kraken.ws``;
+while it is not CLOSED the router places over REST)."""
+SCOPES = (SCOPE_PUBLIC, SCOPE_PRIVATE, SCOPE_TRADING, SCOPE_WS, SCOPE_WS_TRADING)
 
 
 class ErrorCategory(enum.StrEnum):

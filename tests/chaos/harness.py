@@ -128,7 +128,13 @@ async def submit(client: Client, subjects: Subjects, request: OrderBatchRequeste
 
 
 def write_router_config(
-    path: Path, *, nats_url: str, root: str, sim: RunningSim, **execution: Any
+    path: Path,
+    *,
+    nats_url: str,
+    root: str,
+    sim: RunningSim,
+    order_entry: str = "ws",
+    **execution: Any,
 ) -> Path:
     settings: dict[str, Any] = {
         "risk_check_enabled": False,
@@ -149,6 +155,7 @@ def write_router_config(
                     "ws_url": sim.ws_url,
                     "tier": "pro",
                     "request_timeout_s": 3.0,
+                    "order_entry": order_entry,
                 },
                 "execution": settings,
             }

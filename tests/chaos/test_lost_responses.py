@@ -97,13 +97,15 @@ async def test_a_held_answer_does_not_spend_the_deadline_of_orders_queued_behind
 ) -> None:
     """One AddOrder's answer is held past the client's timeout (3 s) while other batches'
     orders wait for the key's send lock: their 2 s deadlines must count from when they are
-    sent, so that the engine (which sees them at once) never refuses them as elapsed."""
+    sent, so that the engine (which sees them at once) never refuses them as elapsed. (REST:
+    the send lock is REST's, for its nonces; WS order entry has none.)"""
     subjects = Subjects(bus_config.nats.subject_root)
     config = write_router_config(
         tmp_path / "router.yaml",
         nats_url=bus_config.nats.url,
         root=subjects.root,
         sim=sim,
+        order_entry="rest",
         batch_ack_wait_s=10.0,
     )
     sim.exchange.faults.clear()

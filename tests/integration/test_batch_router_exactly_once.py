@@ -20,6 +20,7 @@ from bus import ActorRunner, Subjects, encode
 from bus.jetstream import MSG_ID_HEADER
 from kraken.sim import LateLandingFault, RunningSim, SimOptions, running_sim
 from schemas import ConfigError, GalFridayConfig
+from schemas.config import OrderEntry
 from schemas.events import BatchCompleted, BatchRejected, OrderOutcome
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.integration.test_batch_router_actor import (
@@ -172,12 +173,14 @@ class ShiftedClock:
         return time.time_ns() + self.offset_ns
 
 
+@pytest.mark.parametrize("order_entry", [OrderEntry.REST, OrderEntry.WS])
 async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
-    bus_config: GalFridayConfig, client: Client, observer: Observer
+    order_entry: OrderEntry, bus_config: GalFridayConfig, client: Client, observer: Observer
 ) -> None:
     """A client reuses ``cl_ord_id`` ``desk-1`` of an order filled a minute ago. The new
     placement's answer is lost and it reaches the engine after its deadline (refused). The
-    router must not report the old order as this batch's."""
+    router must not report the old order as this batch's: it proves its own absent and sends
+    it again."""
     clock = ShiftedClock(-60)
     async with running_sim(SimOptions(auto_tick=False, seed=11, clock=clock)) as sim:
         sim.exchange.set_price("BTC/USD", SIM_PRICES["BTC/USD"])
@@ -195,7 +198,11 @@ async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
         [old_txid] = old["result"]["txid"]
         clock.offset_ns = 0
         sim.exchange.faults.add(LateLandingFault(hold_s=4.0, answer="drop", calls=1))
-        _, runner = await start_router(fast_config(bus_config, sim), client, prices=False)
+        config = fast_config(bus_config, sim)
+        config = msgspec.structs.replace(
+            config, kraken=msgspec.structs.replace(config.kraken, order_entry=order_entry)
+        )
+        _, runner = await start_router(config, client, prices=False)
         try:
             orders = [market_buy(cl_ord_id="desk-1")]
             await submit(
@@ -207,9 +214,10 @@ async def test_older_order_sharing_a_client_cl_ord_id_is_never_taken_for_ours(
         ledger = {entry.txid: entry for entry in sim.exchange.ledger()}
     [result] = completed.results
     assert result.txid != old_txid
-    if result.outcome is OrderOutcome.PLACED:
-        assert result.txid in ledger
-    assert list(ledger) == [old_txid]  # the new one was refused by the engine (deadline)
+    # The first send was refused by the engine (deadline); once proven absent it was sent
+    # again and placed: that new order, never the old one, is reported.
+    assert result.outcome is OrderOutcome.PLACED
+    assert list(ledger) == [old_txid, result.txid]
 
 
 # -- one process per API key --------------------------------------------------------------------

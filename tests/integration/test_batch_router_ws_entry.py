@@ -3,18 +3,19 @@ authenticated WS endpoint: strategies, a lost answer after an accepted order, RE
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 import msgspec
 import pytest
 from nats.aio.client import Client
 
-from bus import encode
+from bus import ActorRunner, encode
+from bus.codec import EVENTS
 from kraken.sim import LoseResponseFault, RunningSim
 from schemas import GalFridayConfig
 from schemas.config import OrderEntry
-from schemas.events import BreakerState, CircuitBreakerStateChanged
+from schemas.events import BreakerState, CircuitBreakerStateChanged, KrakenCallSucceeded
 from schemas.orders import BatchStrategy, OrderRequest
 from tests.integration.test_batch_router_actor import (
     Observer,
@@ -93,31 +94,43 @@ async def test_dropped_connection_after_an_accepted_order_places_no_duplicate(
     assert set(ledger_ids(sim).values()) == {1}
 
 
-async def test_open_ws_breaker_sends_placements_over_rest(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
-) -> None:
-    config = ws_config(bus_config, sim, risk_check_enabled=False)
-    actor, runner = await start_router(config, client, prices=False)
-    opened = CircuitBreakerStateChanged(
+def _breaker_event(scope: str, state: BreakerState) -> CircuitBreakerStateChanged:
+    return CircuitBreakerStateChanged(
         ts_event=1,
         ts_init=1,
-        scope="kraken.ws",
-        state=BreakerState.OPEN,
+        scope=scope,
+        state=state,
         previous=BreakerState.CLOSED,
         reason="test",
         since_ns=1,
     )
+
+
+async def _until_router_sees(
+    client: Client, runner: ActorRunner, scope: str, state: BreakerState, seen: Callable[[], bool]
+) -> None:
+    """Core NATS: repeat the breaker event until the router's subscription has taken it."""
+    while not seen():
+        await client.publish(runner.subjects.breaker(scope), encode(_breaker_event(scope, state)))
+        try:
+            await eventually(seen, timeout=0.2)
+        except TimeoutError:
+            continue
+
+
+async def test_open_trading_socket_breaker_sends_placements_over_rest(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
+) -> None:
+    config = ws_config(bus_config, sim, risk_check_enabled=False)
+    actor, runner = await start_router(config, client, prices=False)
     try:
-
-        def ws_breaker_open() -> bool:
-            return actor._ws_breaker is BreakerState.OPEN
-
-        while not ws_breaker_open():
-            await client.publish(runner.subjects.breaker("kraken.ws"), encode(opened))
-            try:
-                await eventually(ws_breaker_open, timeout=0.2)
-            except TimeoutError:
-                continue
+        await _until_router_sees(
+            client,
+            runner,
+            "kraken.ws_trading",
+            BreakerState.OPEN,
+            lambda: actor._ws_breaker is BreakerState.OPEN,
+        )
         batch = batch_of("ws-open", [resting_buy("BTC/USD")] * 2, BatchStrategy.SEQUENTIAL)
         await submit(client, runner.subjects, batch)
         completed = await observer.completed("ws-open")
@@ -127,3 +140,59 @@ async def test_open_ws_breaker_sends_placements_over_rest(
     counts = sim.exchange.request_counts()
     assert counts.get("AddOrder") == 2
     assert "ws:add_order" not in counts
+
+
+async def test_open_market_data_ws_breaker_leaves_placements_on_the_trading_socket(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client, observer: Observer
+) -> None:
+    """``kraken.ws`` is market-data's public socket: its breaker says nothing about the
+    trading socket, which stays in use."""
+    config = ws_config(bus_config, sim, risk_check_enabled=False)
+    actor, runner = await start_router(config, client, prices=False)
+    try:
+        await _until_router_sees(
+            client,
+            runner,
+            "kraken.ws",
+            BreakerState.OPEN,
+            lambda: actor._breaker_states.get("kraken.ws") is BreakerState.OPEN,
+        )
+        batch = batch_of("md-open", [resting_buy("BTC/USD")] * 2, BatchStrategy.SEQUENTIAL)
+        await submit(client, runner.subjects, batch)
+        completed = await observer.completed("md-open")
+    finally:
+        await runner.stop()
+    assert completed.placed == 2
+    counts = sim.exchange.request_counts()
+    assert counts.get("ws:add_order") == 2
+    assert "AddOrder" not in counts
+
+
+async def test_half_open_trading_socket_breaker_is_probed_with_a_ping(
+    bus_config: GalFridayConfig, sim: RunningSim, client: Client
+) -> None:
+    """Placements stay on REST while half-open, so the router's ping over the trading socket
+    is the breaker's test call (reported as the probe, under ``kraken.ws_trading``)."""
+    reports: list[KrakenCallSucceeded] = []
+
+    async def on_report(msg: object) -> None:
+        event = EVENTS.decode(msg.data)  # type: ignore[attr-defined]
+        if isinstance(event, KrakenCallSucceeded):
+            reports.append(event)
+
+    config = ws_config(bus_config, sim, risk_check_enabled=False)
+    actor, runner = await start_router(config, client, prices=False)
+    await client.subscribe(runner.subjects.kraken_call("succeeded"), cb=on_report)
+    try:
+        await _until_router_sees(
+            client,
+            runner,
+            "kraken.ws_trading",
+            BreakerState.HALF_OPEN,
+            lambda: actor._ws_breaker is BreakerState.HALF_OPEN,
+        )
+        await eventually(lambda: any(r.endpoint == "ws.ping" for r in reports), timeout=5.0)
+    finally:
+        await runner.stop()
+    ping = next(r for r in reports if r.endpoint == "ws.ping")
+    assert (ping.scope, ping.probe) == ("kraken.ws_trading", True)

@@ -57,6 +57,8 @@ async def stack(
         bus_config.nats.subject_root,
         sim,
         tmp_path,
+        # REST order entry: the trace's HTTP spans of AddOrder are what this test follows.
+        settings={"kraken": {"order_entry": "rest"}},
         env_by_actor={name: _traced(tmp_path / f"{name}.spans") for name in ACTOR_NAMES},
     )
     running.start()

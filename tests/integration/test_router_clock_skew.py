@@ -14,6 +14,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+import msgspec
 import pytest
 import pytest_asyncio
 from nats.aio.client import Client
@@ -22,6 +23,7 @@ from actors.batch_router.shell import BatchRouterActor
 from bus import ActorRunner, Subjects
 from kraken.sim import LateLandingFault, RunningSim
 from schemas import GalFridayConfig
+from schemas.config import OrderEntry
 from schemas.events import OrderFailed, OrderPlaced
 from tests.chaos.harness import batch, chaos_sim
 from tests.integration.test_batch_router_actor import (
@@ -48,8 +50,9 @@ def _clock_ahead() -> int:
     return time.time_ns() + SKEW_NS
 
 
+@pytest.mark.parametrize("order_entry", [OrderEntry.REST, OrderEntry.WS])
 async def test_a_router_clock_ahead_of_the_venue_waits_for_a_late_order_not_calls_it_absent(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client
+    order_entry: OrderEntry, bus_config: GalFridayConfig, sim: RunningSim, client: Client
 ) -> None:
     observer = Observer()
     await client.subscribe(
@@ -64,6 +67,9 @@ async def test_a_router_clock_ahead_of_the_venue_waits_for_a_late_order_not_call
         risk_check_enabled=False,
         placement_deadline_s=DEADLINE_S,
         absent_margin_s=0.5,
+    )
+    config = msgspec.structs.replace(
+        config, kraken=msgspec.structs.replace(config.kraken, order_entry=order_entry)
     )
     # Lands 4 s after it was sent: inside its deadline on the venue's clock (sent + 3 s + 3 s
     # of skew), after "deadline + margin" on the router's (sent + 3.5 s, 0.5 s too early).

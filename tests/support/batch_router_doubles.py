@@ -23,6 +23,7 @@ from actors.batch_router import (
     OutcomeEvent,
     PlacementReply,
 )
+from actors.batch_router.batch_sizing import ChunkPlan
 from bus.clock import ManualClock
 from kraken.send_deadline import SendDeadline
 from schemas.config import ExecutionConfig
@@ -121,6 +122,8 @@ class ExchangeDouble:
         """How many next AddOrder calls book the order and then raise (a dropped connection)."""
         self.clock_ahead = 0
         """How far the router's clock runs ahead of this exchange's (ns)."""
+        self.chunk_plans: dict[str, ChunkPlan] = {}
+        """Per pair, what :meth:`chunk_plan` answers (none: chunks go one after another)."""
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -218,6 +221,9 @@ class ExchangeDouble:
 
     def clock_ahead_ns(self) -> int:
         return self.clock_ahead
+
+    def chunk_plan(self, pair: str, order_count: int) -> ChunkPlan | None:
+        return self.chunk_plans.get(pair)
 
     # -- internals -------------------------------------------------------------------------
 

@@ -269,8 +269,10 @@ async def test_classifier_silent_when_error_definite_then_no_blind_retry() -> No
     assert failure.errors == ("EService:Busy",)
 
 
-async def test_classifier_silent_when_outcome_unknown_then_reconciled_not_resent() -> None:
-    """No verdict after an unknown outcome: reconcile runs, placement is not repeated."""
+async def test_classifier_silent_when_outcome_unknown_then_resent_only_once_proven_absent() -> None:
+    """No verdict after an unknown outcome: reconcile runs until the order is proven absent
+    (looked up after its deadline + margin), and only then is it sent again: a re-send of an
+    order that cannot land any more is no blind retry."""
     router = make_router()
     router.verdicts.silent = True
     cl_ord_id = derive_cl_ord_id("p-silent-unknown", 0)
@@ -279,8 +281,27 @@ async def test_classifier_silent_when_outcome_unknown_then_reconciled_not_resent
     await _one_order(router, "p-silent-unknown")
 
     assert router.exchange.call_count("find_order") == router.config.reconcile_attempts + 1
-    assert router.exchange.call_count("add_order") == 1
-    assert router.sink.failed()[0].reason == "retries_exhausted"
+    assert router.exchange.call_count("add_order") == 2
+    assert router.exchange.bookings == [cl_ord_id]
+    [placed] = router.sink.placed()
+    assert placed.attempts == 2
+    assert router.sink.failed() == []
+
+
+async def test_concurrent_reconciliations_share_their_lookups() -> None:
+    """Ten answers lost at once (one dropped connection): the look-ups of their reconciliations
+    go out together, not one per order per round."""
+    router = make_router()
+    router.verdicts.silent = True
+    for index in range(10):
+        router.exchange.script(derive_cl_ord_id("p-shared", index), "unknown_placed")
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order()] * 10, BatchStrategy.PARALLEL, batch_id="p-shared"
+    )
+
+    assert completed.placed == 10
+    assert router.exchange.call_count("find_orders") == 1
 
 
 async def test_retry_follows_verdict_delay_until_exhausted() -> None:

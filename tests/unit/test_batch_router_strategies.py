@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from decimal import Decimal
 
 from actors.batch_router import derive_cl_ord_id
+from actors.batch_router.batch_sizing import ChunkPlan
+from actors.batch_router.ports import OutcomeEvent
 from actors.batch_router.strategies import split_evenly
 from schemas.config import ExecutionConfig
-from schemas.events import OrderOutcome
+from schemas.events import OrderOutcome, OrderPlaced
 from schemas.orders import BatchStrategy, OrderSide
 from tests.support.batch_router_doubles import (
     START_NS,
@@ -50,6 +53,30 @@ async def test_parallel_never_exceeds_parallel_limit() -> None:
     )
 
 
+async def test_parallel_frees_an_exchange_place_when_the_answer_arrives() -> None:
+    """With one place at the exchange, the second order goes out while the first one's
+    outcome is still being recorded (publishing is not exchange time)."""
+    router = make_router(ExecutionConfig(parallel_limit=1))
+    sent_while_recording: list[int] = []
+    record = router.sink.emit
+
+    async def slow_emit(event: OutcomeEvent) -> None:
+        if isinstance(event, OrderPlaced) and event.index == 0:
+            await asyncio.sleep(0.01)
+            sent_while_recording.append(router.exchange.call_count("add_order"))
+        await record(event)
+
+    router.sink.emit = slow_emit  # type: ignore[method-assign]
+
+    completed = await router.processor.process_batch_orders(
+        [limit_order(volume="0.001") for _ in range(2)], BatchStrategy.PARALLEL, batch_id="s-free"
+    )
+
+    assert completed.placed == 2
+    assert sent_while_recording == [2]
+    assert router.exchange.max_in_flight == 1
+
+
 def test_split_evenly_avoids_a_lone_remainder() -> None:
     """16 orders become 8 + 8, 31 become 11 + 10 + 10, 15 stay one chunk."""
     assert [len(c) for c in split_evenly(list(range(16)), 15)] == [8, 8]
@@ -79,6 +106,67 @@ async def test_smart_routing_uses_batches_of_two_to_fifteen_and_singles() -> Non
     assert singles == [(derive_cl_ord_id("s-smart", 20),)]
     assert completed.placed == 24
     assert sorted(router.exchange.bookings) == sorted(_ids("s-smart", range(24)))
+
+
+async def test_smart_routing_sends_a_pairs_chunks_one_after_another_without_a_plan() -> None:
+    """REST (no chunk plan): signed calls go out one at a time per key anyway."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(45)]
+
+    await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-serial"
+    )
+
+    assert router.exchange.max_in_flight == 1
+
+
+async def test_smart_routing_sends_a_pairs_chunks_together_as_the_plan_allows() -> None:
+    """Over WS the gateway's plan (from the pair's trading budget) puts chunks in flight
+    together: at most ``parallel`` at once, each at most ``chunk_size``, every order once."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=15, parallel=2, wait_s=0.0)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(45)]
+
+    completed = await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-chunks"
+    )
+
+    assert router.exchange.max_in_flight == 2
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [15, 15, 15]
+    assert completed.placed == 45
+    assert sorted(router.exchange.bookings) == sorted(_ids("s-chunks", range(45)))
+
+
+async def test_smart_routing_shrinks_chunks_to_what_the_budget_affords() -> None:
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=4, parallel=3, wait_s=0.0)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(20)]
+
+    completed = await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-small"
+    )
+
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [4] * 5
+    assert router.exchange.max_in_flight == 3
+    assert completed.placed == 20
+
+
+async def test_smart_routing_keeps_its_chunks_one_after_another_while_the_budget_is_spent() -> None:
+    """Nothing fits the counter now (``wait_s``): the chunks stay as planned and go one after
+    another, paced by the client, rather than as many small ones."""
+    router = make_router(ExecutionConfig(max_batch_size=50))
+    router.exchange.chunk_plans["BTC/USD"] = ChunkPlan(chunk_size=2, parallel=1, wait_s=1.5)
+    orders = [limit_order("BTC/USD", volume="0.001") for _ in range(20)]
+
+    await router.processor.process_batch_orders(
+        orders, BatchStrategy.SMART_ROUTING, batch_id="s-spent"
+    )
+
+    sizes = [len(ids) for kind, ids in router.exchange.calls if kind == "add_order_batch"]
+    assert sizes == [10, 10]
+    assert router.exchange.max_in_flight == 1
 
 
 async def test_smart_routing_sends_market_orders_before_resting_limits() -> None:

@@ -11,10 +11,10 @@ from schemas import ConfigError, load_config
 from schemas.config import OrderEntry
 
 
-def test_order_entry_defaults_to_rest(tmp_path: Path) -> None:
+def test_order_entry_defaults_to_ws(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("kraken: {}\n")
-    assert load_config(str(path), env={}).kraken.order_entry is OrderEntry.REST
+    assert load_config(str(path), env={}).kraken.order_entry is OrderEntry.WS
 
 
 def test_order_entry_ws_and_an_auth_url_load(tmp_path: Path) -> None:
