@@ -171,6 +171,10 @@ class TradingRateLimiter:
     def counted_by_now(self, pair: str, cost: float, charged_ns: int) -> None:
         self.counter(pair).counted_by_now(cost, charged_ns)
 
+    def now_ns(self) -> int:
+        """This limiter's clock (a charge's time, for :meth:`counted_by_now`)."""
+        return self._clock_ns()
+
     @staticmethod
     def add_order_cost() -> float:
         return 1.0

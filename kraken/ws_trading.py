@@ -301,9 +301,12 @@ class KrakenWsTrading:
         params = {"symbol": symbol, **ws_order_params(order, cl_ord_id)}
         if validate:
             params["validate"] = True
+            reply = await self.request("add_order", params, deadline=deadline)
         else:
-            await self._wait_for_trading(symbol, TradingRateLimiter.add_order_cost())
-        reply = await self.request("add_order", params, deadline=deadline)
+            cost = TradingRateLimiter.add_order_cost()
+            charged_ns = await self._wait_for_trading(symbol, cost)
+            reply = await self.request("add_order", params, deadline=deadline)
+            self._counted_by_now(symbol, cost, charged_ns)
         self._snap_on_rate_limit(symbol, reply)
         return reply
 
@@ -322,9 +325,12 @@ class KrakenWsTrading:
         }
         if validate:
             params["validate"] = True
+            reply = await self.request("batch_add", params, deadline=deadline)
         else:
-            await self._wait_for_trading(symbol, TradingRateLimiter.batch_add_cost(len(orders)))
-        reply = await self.request("batch_add", params, deadline=deadline)
+            cost = TradingRateLimiter.batch_add_cost(len(orders))
+            charged_ns = await self._wait_for_trading(symbol, cost)
+            reply = await self.request("batch_add", params, deadline=deadline)
+            self._counted_by_now(symbol, cost, charged_ns)
         self._snap_on_rate_limit(symbol, reply)
         return reply
 
@@ -334,13 +340,21 @@ class KrakenWsTrading:
             return None
         return self.trading_limiter.counter(self._pair_key(symbol))
 
-    async def _wait_for_trading(self, symbol: str, cost: float) -> None:
-        """Wait until ``cost`` fits the pair's trading counter (as the REST client does)."""
+    async def _wait_for_trading(self, symbol: str, cost: float) -> int:
+        """Wait until ``cost`` fits the pair's trading counter (as the REST client does);
+        returns when it was charged (0 when not paced)."""
         if self.trading_limiter is None:
-            return
+            return 0
         pair = self._pair_key(symbol)
         while (wait := self.trading_limiter.try_acquire(pair, cost)) > 0:
             await self._sleeper(wait)
+        return self.trading_limiter.now_ns()
+
+    def _counted_by_now(self, symbol: str, cost: float, charged_ns: int) -> None:
+        """Kraken counted the placement when it arrived, at the latest now (see
+        :meth:`DecayingCounter.counted_by_now`)."""
+        if self.trading_limiter is not None:
+            self.trading_limiter.counted_by_now(self._pair_key(symbol), cost, charged_ns)
 
     def _snap_on_rate_limit(self, symbol: str, reply: WsReply) -> None:
         if self.trading_limiter is not None and is_trading_rate_limit(reply.describe()):

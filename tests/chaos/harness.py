@@ -60,14 +60,6 @@ from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 REPO_ROOT = Path(__file__).resolve().parents[2]
 BATCHES = int(os.environ.get("GF_CHAOS_BATCHES", "3"))
 ORDERS = int(os.environ.get("GF_CHAOS_ORDERS", "5"))
-PROVEN_ABSENT_NOT_REPLACED = (
-    "router bug: a placement whose answer was lost and that reconciliation then proves absent "
-    "(deadline + margin passed) is failed with retries_exhausted instead of being placed again: "
-    "BatchExecution._after_failure asks the classifier with the same outcome-unknown failure "
-    "after reconciling, and the classifier's verdict for an outcome-unknown placement is always "
-    "'reconcile first, no retry'"
-)
-_PROVEN_ABSENT_DETAIL = "outcome unknown: reconcile by cl_ord_id before resending"
 DEADLINE_ELAPSED = "EService:Deadline elapsed"
 SECOND_KEY = "desk-1b-second-router"
 SECOND_SECRET = base64.b64encode(b"second-router-same-account".ljust(64, b"z")).decode()
@@ -321,19 +313,6 @@ class Verdict:
             f"misreported={len(self.misreported)} contradicted={len(self.contradicted)} "
             f"failures={dict(self.failures)}"
         )
-
-    def known_bugs_behind_losses(self) -> list[str]:
-        """The known router bugs that explain every lost order (empty: some loss is unexplained,
-        or none was lost). Each lost order was reported failed for one of them."""
-        if self.lost == 0 or self.lost != self.failures.total():
-            return []
-        bugs = set()
-        for detail in self.failures:
-            if _PROVEN_ABSENT_DETAIL in detail:
-                bugs.add(PROVEN_ABSENT_NOT_REPLACED)
-            else:
-                return []
-        return sorted(bugs)
 
     def assert_exactly_once(self, batch_ids: Sequence[str]) -> None:
         assert self.duplicated == 0, self.line()
