@@ -121,6 +121,9 @@ class Account:
         return self.credential.key
 
 
+_PLACEMENT_ENDPOINTS = ("AddOrder", "AddOrderBatch", "ws:add_order", "ws:batch_add")
+
+
 class SimExchange:
     def __init__(
         self,
@@ -223,6 +226,10 @@ class SimExchange:
     def request_counts(self) -> dict[str, int]:
         """Requests received per endpoint name (``AddOrder``, ``Ticker``…), faults included."""
         return dict(self._requests)
+
+    def placement_requests(self) -> int:
+        """Order placements received over REST and the WS trading socket, faults included."""
+        return sum(self._requests[endpoint] for endpoint in _PLACEMENT_ENDPOINTS)
 
     def ledger(self) -> list[LedgerEntry]:
         """Every order ever accepted (validate-only and rejected orders are not in it)."""

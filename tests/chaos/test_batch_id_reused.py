@@ -73,7 +73,7 @@ async def test_batch_id_submitted_after_the_dedup_window_is_rejected_and_sends_n
                 await asyncio.sleep(0.3)
                 await refresh()
         placed_before = len(sim.exchange.ledger())
-        calls_before = sim.exchange.request_counts().get("AddOrder", 0)
+        calls_before = sim.exchange.placement_requests()
         await asyncio.sleep(WINDOW_S + 0.5)  # past the stream's duplicate window
         again_seqs = [await submit(client, subjects, batch(b, ORDERS)) for b in batch_ids]
         assert min(again_seqs) > max(first_seqs)  # the stream took them as new requests
@@ -87,7 +87,7 @@ async def test_batch_id_submitted_after_the_dedup_window_is_rejected_and_sends_n
                 await refresh()
     assert all(reason.startswith("duplicate_batch_id") for reason in rejected().values())
     assert len(sim.exchange.ledger()) == placed_before
-    assert sim.exchange.request_counts().get("AddOrder", 0) == calls_before  # nothing sent
+    assert sim.exchange.placement_requests() == calls_before  # nothing sent
     final = await stored_events(client, subjects)
     verdict = judge("batch-id-reused", sim, final, dict.fromkeys(batch_ids, ORDERS))
     assert verdict.duplicated == verdict.lost == 0, verdict.line()

@@ -65,7 +65,7 @@ async def sim() -> AsyncIterator[RunningSim]:
 
 def _in_flight(sim: RunningSim) -> bool:
     """An AddOrder has reached the sim (counted on arrival) and not yet been placed."""
-    return sim.exchange.request_counts().get("AddOrder", 0) > len(sim.exchange.ledger())
+    return sim.exchange.placement_requests() > len(sim.exchange.ledger())
 
 
 async def test_stalled_router_and_takeover_place_every_order_exactly_once(

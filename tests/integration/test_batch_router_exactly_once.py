@@ -144,7 +144,7 @@ async def test_same_batch_id_after_the_dedup_window_is_rejected_and_sends_nothin
         batch = batch_of("once", [market_buy(), market_buy()], BatchStrategy.SEQUENTIAL)
         await submit(client, runner.subjects, batch)
         await observer.completed("once")
-        add_calls = sim.exchange.request_counts().get("AddOrder", 0)
+        add_calls = sim.exchange.placement_requests()
         await client.jetstream().publish(
             runner.subjects.batch_requested(),
             encode(batch),
@@ -156,7 +156,7 @@ async def test_same_batch_id_after_the_dedup_window_is_rejected_and_sends_nothin
     [rejected] = observer.of_type(BatchRejected)
     assert rejected.reason.startswith("duplicate_batch_id")
     assert len(sim.exchange.ledger()) == 2
-    assert sim.exchange.request_counts().get("AddOrder", 0) == add_calls
+    assert sim.exchange.placement_requests() == add_calls
     assert len(observer.of_type(BatchCompleted)) == 1
 
 
