@@ -51,6 +51,9 @@ class BookProfile:
         return cls(levels=1, unlimited=True)
 
 
+_SIZE_TABLE_LIMIT = 100_000
+
+
 class Level:
     """One price level; ``qty`` shrinks as orders take from it."""
 
@@ -76,15 +79,25 @@ class SyntheticBook:
         self.bids: list[Level] = []
         self.asks: list[Level] = []
         self.version = 0
+        self._span = self.profile.size_max - self.profile.size_min + 1
+        self._sizes: list[Decimal] | None = None
+        """Every size a level can get, by multiple: a rebuild draws 2 × ``levels`` of them on
+        the price tick, which shares the sim's event loop with the requests it answers."""
+        if not self.profile.unlimited and self._span <= _SIZE_TABLE_LIMIT:
+            self._sizes = [self._size_of(self.profile.size_min + k) for k in range(self._span)]
+
+    def _size_of(self, multiple: int) -> Decimal:
+        if self._ordermin_lots is not None:  # the same Decimal, without Decimal arithmetic
+            return Decimal(self._ordermin_lots * multiple).scaleb(-self.spec.lot_decimals)
+        return max((self.spec.ordermin * multiple).quantize(self._lot), self._lot)
 
     def _size(self) -> Decimal:
         if self.profile.unlimited:
             return _UNLIMITED
-        span = self.profile.size_max - self.profile.size_min + 1
-        multiple = self.profile.size_min + int(self._random.random() * span)
-        if self._ordermin_lots is not None:  # the same Decimal, without Decimal arithmetic
-            return Decimal(self._ordermin_lots * multiple).scaleb(-self.spec.lot_decimals)
-        return max((self.spec.ordermin * multiple).quantize(self._lot), self._lot)
+        drawn = int(self._random.random() * self._span)
+        if self._sizes is not None:
+            return self._sizes[drawn]
+        return self._size_of(self.profile.size_min + drawn)
 
     def rebuild(self, bid: Decimal, ask: Decimal) -> None:
         """Fresh levels from the touch outwards; bids stop before reaching zero."""
