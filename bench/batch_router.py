@@ -20,7 +20,14 @@ from bus.codec import EVENTS
 from bus.jetstream import MSG_ID_HEADER
 from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
-from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, LatencyFault, SimOptions, running_sim
+from kraken.sim import (
+    DEFAULT_API_KEY,
+    DEFAULT_API_SECRET,
+    LatencyFault,
+    RunningSim,
+    SimOptions,
+    running_sim,
+)
 from schemas import (
     BatchCompleted,
     BatchStrategy,
@@ -114,11 +121,63 @@ async def _round_trip_s(sim_url: str) -> float:
     return min(samples)
 
 
+async def time_strategies(
+    sim: RunningSim, nats_url: str, root: str, kraken: KrakenConfig
+) -> tuple[dict[BatchStrategy, float], list[float]]:
+    """Through a router in this process: each strategy's batch of ``ORDERS`` limit orders at
+    ``LATENCY_MS`` (seconds each) and ``FIRST_ORDER_SAMPLES`` single-order batches
+    (``OrderBatchRequested`` -> order at the exchange, ms)."""
+    config = msgspec.structs.replace(
+        GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken
+    )
+    config = msgspec.structs.replace(
+        config,
+        execution=msgspec.structs.replace(
+            config.execution, risk_check_enabled=False, max_batch_exposure=Decimal(10**9)
+        ),
+    )
+    subjects = Subjects(root)
+    credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
+    completed: dict[str, asyncio.Future[BatchCompleted]] = {}
+    client = await nats.connect(nats_url)
+
+    async def on_completed(msg: object) -> None:
+        event = EVENTS.decode(msg.data)  # type: ignore[attr-defined]
+        future = completed.get(getattr(event, "batch_id", ""))
+        if isinstance(event, BatchCompleted) and future is not None and not future.done():
+            future.set_result(event)
+
+    await client.subscribe(subjects.batch_completed(), cb=on_completed)
+    actor = BatchRouterActor(config=config, credentials=credentials)
+    latency = LatencyFault(endpoints=("AddOrder", "AddOrderBatch"), ms=LATENCY_MS)
+    async with ActorRunner(actor, config):
+        times: dict[BatchStrategy, float] = {}
+        for strategy in BatchStrategy:
+            sim.exchange.reset()  # fresh books and rate counters; also clears faults
+            sim.exchange.faults.add(latency)
+            await _publish_prices(client, subjects)
+            elapsed, _ = await _run_batch(
+                client, subjects, completed, f"bench-{strategy.value}", _orders(ORDERS),
+                strategy,
+            )  # fmt: skip
+            times[strategy] = elapsed
+        added: list[float] = []
+        for index in range(FIRST_ORDER_SAMPLES):
+            sim.exchange.reset()
+            _, published_ns = await _run_batch(
+                client, subjects, completed, f"first-{index}", _orders(1),
+                BatchStrategy.SEQUENTIAL,
+            )  # fmt: skip
+            first = min(entry.time_ns for entry in sim.exchange.ledger())
+            added.append((first - published_ns) / 1e6)
+    await client.close()
+    return times, added
+
+
 async def measure(
     nats_url: str, nonce_window: int
 ) -> tuple[float, dict[BatchStrategy, float], list[float]]:
     async with running_sim(SimOptions(tier="pro", seed=11, nonce_window=nonce_window)) as sim:
-        root = f"benchrouter{nonce_window}"
         kraken = KrakenConfig(
             rest_url=sim.rest_url,
             ws_url=sim.ws_url,
@@ -126,52 +185,9 @@ async def measure(
             nonce_window=nonce_window,
             order_entry=OrderEntry.REST,  # what nonce_window changes is REST's signed calls
         )
-        config = msgspec.structs.replace(
-            GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken
-        )
-        config = msgspec.structs.replace(
-            config,
-            execution=msgspec.structs.replace(
-                config.execution, risk_check_enabled=False, max_batch_exposure=Decimal(10**9)
-            ),
-        )
-        subjects = Subjects(root)
-        credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
-        completed: dict[str, asyncio.Future[BatchCompleted]] = {}
-        client = await nats.connect(nats_url)
-
-        async def on_completed(msg: object) -> None:
-            event = EVENTS.decode(msg.data)  # type: ignore[attr-defined]
-            future = completed.get(getattr(event, "batch_id", ""))
-            if isinstance(event, BatchCompleted) and future is not None and not future.done():
-                future.set_result(event)
-
-        await client.subscribe(subjects.batch_completed(), cb=on_completed)
-        actor = BatchRouterActor(config=config, credentials=credentials)
-        async with ActorRunner(actor, config):
-            latency = LatencyFault(endpoints=("AddOrder", "AddOrderBatch"), ms=LATENCY_MS)
-            sim.exchange.faults.add(latency)
-            round_trip = await _round_trip_s(sim.rest_url)
-            times: dict[BatchStrategy, float] = {}
-            for strategy in BatchStrategy:
-                sim.exchange.reset()  # fresh books and rate counters; also clears faults
-                sim.exchange.faults.add(latency)
-                await _publish_prices(client, subjects)
-                elapsed, _ = await _run_batch(
-                    client, subjects, completed, f"bench-{strategy.value}", _orders(ORDERS),
-                    strategy,
-                )  # fmt: skip
-                times[strategy] = elapsed
-            added: list[float] = []
-            for index in range(FIRST_ORDER_SAMPLES):
-                sim.exchange.reset()
-                _, published_ns = await _run_batch(
-                    client, subjects, completed, f"first-{index}", _orders(1),
-                    BatchStrategy.SEQUENTIAL,
-                )  # fmt: skip
-                first = min(entry.time_ns for entry in sim.exchange.ledger())
-                added.append((first - published_ns) / 1e6)
-        await client.close()
+        sim.exchange.faults.add(LatencyFault(endpoints=("AddOrder",), ms=LATENCY_MS))
+        round_trip = await _round_trip_s(sim.rest_url)
+        times, added = await time_strategies(sim, nats_url, f"benchrouter{nonce_window}", kraken)
     return round_trip, times, added
 
 

@@ -12,33 +12,22 @@ import sys
 import time
 from decimal import Decimal
 
-import msgspec
-import nats
-
-from actors.batch_router.shell import BatchRouterActor
 from bench.batch_router import (
     FIRST_ORDER_SAMPLES,
     LATENCY_MS,
     ORDERS,
     PAIRS,
-    _orders,
-    _publish_prices,
     _round_trip_s,
-    _run_batch,
+    time_strategies,
 )
-from bus import ActorRunner, Subjects
-from bus.codec import EVENTS
 from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
 from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, LatencyFault, SimOptions, running_sim
 from kraken.ws_trading import KrakenWsTrading
 from schemas import (
-    BatchCompleted,
     BatchStrategy,
-    GalFridayConfig,
     KrakenConfig,
     KrakenTier,
-    NatsConfig,
     OrderRequest,
     OrderSide,
     OrderType,
@@ -71,60 +60,17 @@ async def measure(
     nats_url: str, order_entry: OrderEntry
 ) -> tuple[float, float, Timings, list[float]]:
     async with running_sim(SimOptions(tier="pro", seed=11)) as sim:
-        root = f"benchentry{order_entry.value}"
         kraken = KrakenConfig(
             rest_url=sim.rest_url, ws_url=sim.ws_url, tier=KrakenTier.PRO, order_entry=order_entry
         )
-        config = msgspec.structs.replace(
-            GalFridayConfig(), nats=NatsConfig(url=nats_url, subject_root=root), kraken=kraken
-        )
-        config = msgspec.structs.replace(
-            config,
-            execution=msgspec.structs.replace(
-                config.execution, risk_check_enabled=False, max_batch_exposure=Decimal(10**9)
-            ),
-        )
-        subjects = Subjects(root)
-        credentials = Credentials(api_key=DEFAULT_API_KEY, api_secret=DEFAULT_API_SECRET)
-        completed: dict[str, asyncio.Future[BatchCompleted]] = {}
-        client = await nats.connect(nats_url)
-
-        async def on_completed(msg: object) -> None:
-            event = EVENTS.decode(msg.data)  # type: ignore[attr-defined]
-            future = completed.get(getattr(event, "batch_id", ""))
-            if isinstance(event, BatchCompleted) and future is not None and not future.done():
-                future.set_result(event)
-
-        await client.subscribe(subjects.batch_completed(), cb=on_completed)
-        actor = BatchRouterActor(config=config, credentials=credentials)
-        async with ActorRunner(actor, config):
-            latency = LatencyFault(endpoints=("AddOrder", "AddOrderBatch"), ms=LATENCY_MS)
-            sim.exchange.faults.add(latency)
-            rest_rtt = await _round_trip_s(sim.rest_url)
-            ws_rtt = await _ws_round_trip_s(sim.rest_url, sim.ws_auth_url)
-            times: Timings = {}
-            for strategy in BatchStrategy:
-                sim.exchange.reset()  # fresh books and rate counters; also clears faults
-                sim.exchange.faults.add(latency)
-                await _publish_prices(client, subjects)
-                elapsed, _ = await _run_batch(
-                    client, subjects, completed, f"bench-{strategy.value}", _orders(ORDERS),
-                    strategy,
-                )  # fmt: skip
-                times[strategy] = elapsed
-            added: list[float] = []
-            for index in range(FIRST_ORDER_SAMPLES):
-                sim.exchange.reset()
-                _, published_ns = await _run_batch(
-                    client, subjects, completed, f"first-{index}", _orders(1),
-                    BatchStrategy.SEQUENTIAL,
-                )  # fmt: skip
-                first = min(entry.time_ns for entry in sim.exchange.ledger())
-                added.append((first - published_ns) / 1e6)
-            counts = sim.exchange.request_counts()
-            if order_entry is OrderEntry.WS and not counts.get("ws:add_order"):
-                raise RuntimeError(f"WS order entry was not used: {counts}")
-        await client.close()
+        sim.exchange.faults.add(LatencyFault(endpoints=("AddOrder",), ms=LATENCY_MS))
+        rest_rtt = await _round_trip_s(sim.rest_url)
+        ws_rtt = await _ws_round_trip_s(sim.rest_url, sim.ws_auth_url)
+        root = f"benchentry{order_entry.value}"
+        times, added = await time_strategies(sim, nats_url, root, kraken)
+        counts = sim.exchange.request_counts()
+        if order_entry is OrderEntry.WS and not counts.get("ws:add_order"):
+            raise RuntimeError(f"WS order entry was not used: {counts}")
     return rest_rtt, ws_rtt, times, added
 
 
