@@ -69,8 +69,9 @@ def _market(volume: str) -> OrderRequest:
     )
 
 
+@pytest.mark.parametrize("order_entry", ["rest", "ws"])
 async def test_router_killed_repeatedly_places_every_order_exactly_once(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
+    order_entry: str, bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
     subjects = Subjects(bus_config.nats.subject_root)
     observer = Observer()
@@ -86,7 +87,12 @@ async def test_router_killed_repeatedly_places_every_order_exactly_once(
         yaml.safe_dump(
             {
                 "nats": {"url": bus_config.nats.url, "subject_root": subjects.root},
-                "kraken": {"rest_url": sim.rest_url, "ws_url": sim.ws_url, "tier": "pro"},
+                "kraken": {
+                    "rest_url": sim.rest_url,
+                    "ws_url": sim.ws_url,
+                    "tier": "pro",
+                    "order_entry": order_entry,
+                },
                 "execution": {
                     "risk_check_enabled": False,
                     "reconcile_delay_s": 0.1,
@@ -132,7 +138,7 @@ async def test_router_killed_repeatedly_places_every_order_exactly_once(
     }
     lost = total - len(placed)
     print(
-        f"\nchaos kill -9: batches={BATCHES} orders={total} kills={KILLS} "
+        f"\nchaos kill -9 over {order_entry}: batches={BATCHES} orders={total} kills={KILLS} "
         f"placed={len(ledger)} duplicated={duplicated} lost={lost}"
     )
     print(Counter(f.detail for f in observer.of_type(OrderFailed)))

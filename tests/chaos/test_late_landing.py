@@ -43,7 +43,12 @@ async def sim() -> AsyncIterator[RunningSim]:
 
 
 async def _run_with_one_late_order(
-    hold_s: float, bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
+    hold_s: float,
+    order_entry: str,
+    bus_config: GalFridayConfig,
+    sim: RunningSim,
+    client: Client,
+    tmp_path: Path,
 ) -> None:
     subjects = Subjects(bus_config.nats.subject_root)
     config = write_router_config(
@@ -51,6 +56,7 @@ async def _run_with_one_late_order(
         nats_url=bus_config.nats.url,
         root=subjects.root,
         sim=sim,
+        order_entry=order_entry,
         placement_deadline_s=DEADLINE_S,
         absent_margin_s=0.5,
         batch_ack_wait_s=30.0,
@@ -69,7 +75,7 @@ async def _run_with_one_late_order(
     events = await stored_events(client, subjects)
     calls = await stored_events(client, subjects, "kraken")
     verdict = judge(
-        f"late-landing hold={hold_s}s deadline={DEADLINE_S}s",
+        f"late-landing over {order_entry} hold={hold_s}s deadline={DEADLINE_S}s",
         sim,
         events,
         dict.fromkeys(batch_ids, ORDERS),
@@ -78,13 +84,15 @@ async def _run_with_one_late_order(
     verdict.assert_exactly_once(batch_ids)
 
 
+@pytest.mark.parametrize("order_entry", ["rest", "ws"])
 async def test_order_landing_late_within_its_deadline_is_found_not_placed_again(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
+    order_entry: str, bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
-    await _run_with_one_late_order(DEADLINE_S - 1.0, bus_config, sim, client, tmp_path)
+    await _run_with_one_late_order(DEADLINE_S - 1.0, order_entry, bus_config, sim, client, tmp_path)
 
 
+@pytest.mark.parametrize("order_entry", ["rest", "ws"])
 async def test_order_refused_past_its_deadline_is_placed_again_once(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
+    order_entry: str, bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
-    await _run_with_one_late_order(DEADLINE_S + 1.5, bus_config, sim, client, tmp_path)
+    await _run_with_one_late_order(DEADLINE_S + 1.5, order_entry, bus_config, sim, client, tmp_path)

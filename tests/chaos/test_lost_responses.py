@@ -53,8 +53,9 @@ async def sim() -> AsyncIterator[RunningSim]:
         yield running
 
 
+@pytest.mark.parametrize("order_entry", ["rest", "ws"])
 async def test_lost_responses_place_every_order_exactly_once(
-    bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
+    order_entry: str, bus_config: GalFridayConfig, sim: RunningSim, client: Client, tmp_path: Path
 ) -> None:
     subjects = Subjects(bus_config.nats.subject_root)
     config = write_router_config(
@@ -62,6 +63,7 @@ async def test_lost_responses_place_every_order_exactly_once(
         nats_url=bus_config.nats.url,
         root=subjects.root,
         sim=sim,
+        order_entry=order_entry,
         batch_ack_wait_s=10.0,
     )
     classifier = spawn_classifier(config, tmp_path / "classifier.log")
@@ -78,7 +80,8 @@ async def test_lost_responses_place_every_order_exactly_once(
         stop(classifier)
     events = await stored_events(client, subjects)
     calls = await stored_events(client, subjects, "kraken")
-    verdict = judge("lost-responses", sim, events, dict.fromkeys(batch_ids, ORDERS), calls)
+    intended = dict.fromkeys(batch_ids, ORDERS)
+    verdict = judge(f"lost-responses over {order_entry}", sim, events, intended, calls)
     described = sim.exchange.faults.describe()
     losses = sum(f["fired"] for f in described if f.get("kind") == "lose_response")
     print(f"  answers lost: {losses} of {sim.exchange.placement_requests()} placements")
