@@ -44,6 +44,7 @@ __all__ = [
     "WsCounters",
     "WsUpdate",
     "backoff_delay",
+    "connect_report",
     "decode_ws_message",
 ]
 
@@ -52,6 +53,39 @@ _log = logging.getLogger(__name__)
 TERMINAL_CLOSE_CODE = 1008
 WS_SCOPE = "kraken.ws"
 WS_CONNECT_ENDPOINT = "ws.connect"
+
+
+def connect_report(
+    *,
+    now_ns: int,
+    latency_ns: int,
+    scope: str,
+    error: str | None,
+    transport_error: TransportError | None,
+    http_status: int | None = None,
+) -> KrakenCallSucceeded | KrakenCallFailed:
+    """A socket connect attempt as a Kraken call report (``ws.connect``) for ``scope``'s breaker."""
+    if error is None:
+        return KrakenCallSucceeded(
+            ts_event=now_ns,
+            ts_init=now_ns,
+            scope=scope,
+            endpoint=WS_CONNECT_ENDPOINT,
+            operation=OperationKind.READ,
+            latency_ns=latency_ns,
+            http_status=http_status,
+        )
+    return KrakenCallFailed(
+        ts_event=now_ns,
+        ts_init=now_ns,
+        scope=scope,
+        endpoint=WS_CONNECT_ENDPOINT,
+        operation=OperationKind.READ,
+        latency_ns=latency_ns,
+        errors=(error,),
+        http_status=http_status,
+        transport_error=transport_error,
+    )
 
 
 class ConnectionState(enum.StrEnum):
@@ -492,31 +526,14 @@ class KrakenWsClient:
     ) -> None:
         if self._on_call is None:
             return
-        now = self._clock()
-        latency = self._monotonic_ns() - started_ns
-        event: KrakenCallSucceeded | KrakenCallFailed
-        if error is None:
-            event = KrakenCallSucceeded(
-                ts_event=now,
-                ts_init=now,
-                scope=WS_SCOPE,
-                endpoint=WS_CONNECT_ENDPOINT,
-                operation=OperationKind.READ,
-                latency_ns=latency,
-                http_status=status,
-            )
-        else:
-            event = KrakenCallFailed(
-                ts_event=now,
-                ts_init=now,
-                scope=WS_SCOPE,
-                endpoint=WS_CONNECT_ENDPOINT,
-                operation=OperationKind.READ,
-                latency_ns=latency,
-                errors=(error,),
-                http_status=status,
-                transport_error=kind,
-            )
+        event = connect_report(
+            now_ns=self._clock(),
+            latency_ns=self._monotonic_ns() - started_ns,
+            scope=WS_SCOPE,
+            error=error,
+            transport_error=kind,
+            http_status=status,
+        )
         try:
             self._on_call(event)
         except Exception:

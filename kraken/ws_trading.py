@@ -48,7 +48,7 @@ from kraken.ratelimit import DecayingCounter, TradingRateLimiter
 from kraken.rest import CallObserver, Sleeper, format_deadline, format_decimal
 from kraken.result import KrakenFailure, KrakenResult
 from kraken.send_deadline import SendDeadline
-from kraken.ws import backoff_delay
+from kraken.ws import backoff_delay, connect_report
 from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.orders import OrderRequest, OrderType
 
@@ -710,29 +710,13 @@ class KrakenWsTrading:
     def _report_connect(self, started_ns: int, *, error: str | None) -> None:
         if self._on_call is None:
             return
-        now = self._clock()
-        latency = self._monotonic_ns() - started_ns
-        event: KrakenCallSucceeded | KrakenCallFailed
-        if error is None:
-            event = KrakenCallSucceeded(
-                ts_event=now,
-                ts_init=now,
-                scope=WS_TRADING_SCOPE,
-                endpoint=WS_CONNECT_ENDPOINT,
-                operation=OperationKind.READ,
-                latency_ns=latency,
-            )
-        else:
-            event = KrakenCallFailed(
-                ts_event=now,
-                ts_init=now,
-                scope=WS_TRADING_SCOPE,
-                endpoint=WS_CONNECT_ENDPOINT,
-                operation=OperationKind.READ,
-                latency_ns=latency,
-                errors=(error,),
-                transport_error=TransportError.CONNECTION,
-            )
+        event = connect_report(
+            now_ns=self._clock(),
+            latency_ns=self._monotonic_ns() - started_ns,
+            scope=WS_TRADING_SCOPE,
+            error=error,
+            transport_error=None if error is None else TransportError.CONNECTION,
+        )
         self._emit(event)
 
     def _emit(self, event: KrakenCallSucceeded | KrakenCallFailed) -> None:
