@@ -135,14 +135,14 @@ class SyntheticBook:
             return True
         return level_price <= limit if side == "buy" else level_price >= limit
 
-    def available(self, side: str, limit: Decimal | None) -> Decimal:
-        """What an order of ``side`` could take now within ``limit`` (None: any price)."""
-        total = Decimal(0)
+    def crossing(self, side: str, limit: Decimal | None) -> bool:
+        """Whether an order of ``side`` could take anything now within ``limit``."""
         for level in self.opposite(side):
             if not self.crosses(side, level.price, limit):
-                break
-            total += level.qty
-        return total
+                return False
+            if level.qty > 0:
+                return True
+        return False
 
     def quote_cost(self, side: str, volume: Decimal, limit: Decimal | None) -> Decimal:
         """What taking ``volume`` would cost in quote (without fees), walking the book."""

@@ -6,10 +6,11 @@ Everything time-dependent reads the injected clock; everything random draws from
 
 from __future__ import annotations
 
+import itertools
 import random
 import string
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
@@ -157,6 +158,8 @@ class SimExchange:
         self._initial_balances = dict(balances or DEFAULT_BALANCES)
         self._step_volatility = step_volatility
         self.feeds: list[MarketFeed] = []
+        self.order_closed_listeners: list[Callable[[SimOrder], None]] = []
+        """Called with every order that reaches a final status (filled, canceled, expired)."""
         self.faults = FaultInjector(clock, random.Random(f"{seed}:faults"))
         self.ws_silenced_until_ns = 0
         self.book_checksum_faults = 0
@@ -190,6 +193,7 @@ class SimExchange:
         for key, owner in self._shared_keys.items():
             self.accounts[key] = self.accounts[owner]
         self.orders: dict[str, SimOrder] = {}
+        self._placements = itertools.count()
         # Open orders only, in placement order: what matching and holds iterate over.
         self._open: dict[str, SimOrder] = {}
         self._requests: Counter[str] = Counter()
@@ -445,7 +449,7 @@ class SimExchange:
         if intent.is_trigger:
             return self._place_trigger(account, intent, taker_fee)
         limit = intent.price if intent.ordertype != "market" else None
-        crosses = book.available(intent.side, limit) > 0
+        crosses = book.crossing(intent.side, limit)
         if intent.post_only and crosses:
             raise SimError(POST_ONLY_ORDER)
         if intent.side == "buy":
@@ -464,6 +468,7 @@ class SimExchange:
             intent=intent,
             opentm_ns=self.clock(),
             hold=hold,
+            placed_seq=next(self._placements),
         )
         self.orders[order.txid] = order
         self._open[order.txid] = order
@@ -515,6 +520,7 @@ class SimExchange:
             intent=intent,
             opentm_ns=self.clock(),
             hold=hold,
+            placed_seq=next(self._placements),
             stopprice=state.stop,
             limitprice=intent.price2,
             trigger_state=state,
@@ -559,7 +565,7 @@ class SimExchange:
             if need > self._available(account, spec.quote, besides=order):
                 self.close_order(order, "canceled", INSUFFICIENT_FUNDS_REASON)
                 return
-        self._trade_now(account, order, crosses=book.available(intent.side, limit) > 0)
+        self._trade_now(account, order, crosses=book.crossing(intent.side, limit))
 
     def close_order(self, order: SimOrder, status: str, reason: str | None) -> None:
         order.status = status
@@ -567,6 +573,8 @@ class SimExchange:
         order.reason = reason
         order.closetm_ns = self.clock()
         order.hold = None
+        for listener in self.order_closed_listeners:
+            listener(order)
 
     def _match_resting(self, spec: PairSpec) -> None:
         if not self.trades_allowed(spec):
@@ -609,9 +617,7 @@ class SimExchange:
         order.hold = hold
         if not order.waiting_for_trigger:
             book = self.books[intent.pair.pair_id]
-            self._trade_now(
-                account, order, crosses=book.available(intent.side, order.limit_price) > 0
-            )
+            self._trade_now(account, order, crosses=book.crossing(intent.side, order.limit_price))
 
     def replace_order(self, order: SimOrder, intent: OrderIntent) -> SimOrder:
         """EditOrder: cancel ``order`` and place ``intent``; on a refusal the original stays."""

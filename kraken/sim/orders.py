@@ -321,6 +321,8 @@ class SimOrder:
     limitprice: Decimal | None = None
     trigger_state: TriggerState | None = None
     amended: bool = False
+    placed_seq: int = 0
+    """Placement order on the exchange (since its last reset)."""
 
     @property
     def pair(self) -> PairSpec:

@@ -30,6 +30,7 @@ from kraken.sim.book import SyntheticBook
 from kraken.sim.errors import SERVICE_BUSY, SERVICE_UNAVAILABLE, SimError, invalid_arguments
 from kraken.sim.exchange import Account, SimExchange
 from kraken.sim.executions import ExecutionTracker
+from kraken.sim.orders import SimOrder
 from kraken.sim.pairs import PairSpec, find_ws_pair
 from kraken.sim.prices import Quote
 from kraken.sim.records import amend_order as rest_amend_order
@@ -92,6 +93,7 @@ class WsAuthHub:
         self._held: set[asyncio.Task[None]] = set()
         """Late-landing requests on their way to the engine (they outlive their socket)."""
         exchange.feeds.append(self)
+        exchange.order_closed_listeners.append(self._order_closed)
 
     @property
     def connection_count(self) -> int:
@@ -115,6 +117,11 @@ class WsAuthHub:
 
     # -- executions ------------------------------------------------------------------------
 
+    def _order_closed(self, order: SimOrder) -> None:
+        tracker = self._trackers.get(order.account)
+        if tracker is not None:
+            tracker.closed(order)
+
     def _orders_of(self, key: str) -> list[Any]:
         return [order for order in self._exchange.orders.values() if order.account == key]
 
@@ -122,7 +129,7 @@ class WsAuthHub:
         tracker = self._trackers.get(key)
         if tracker is None:
             return
-        updates = tracker.changes(self._orders_of(key), self._exchange.clock())
+        updates = tracker.changes(self._exchange.open_orders_of(key), self._exchange.clock())
         if not updates:
             return
         message = compact_json({"channel": "executions", "type": "update", "data": updates})
@@ -136,7 +143,7 @@ class WsAuthHub:
         tracker = self._trackers.get(key)
         if tracker is None:
             tracker = self._trackers[key] = ExecutionTracker()
-            tracker.prime(self._orders_of(key))
+            tracker.prime(self._exchange.open_orders_of(key))
         else:
             self._publish_changes(key)  # bring everyone else up to date first
         token = params["token"]

@@ -14,6 +14,7 @@ from kraken.sim.book import BookProfile
 from kraken.sim.orders import parse_order
 from kraken.sim.pairs import find_pair
 from schemas.config import KrakenTier
+from tests.support.sim_orders import order_params
 
 SPEC = find_pair("XBTUSD")
 assert SPEC is not None
@@ -57,13 +58,7 @@ def test_matching_conserves_funds_and_never_trades_outside_the_book(
         assert isinstance(volume, Decimal)
         assert isinstance(offset, int)
         quote = exchange.quote("XBTUSD")
-        params = {"type": side, "ordertype": "market" if kind == "market" else "limit"}
-        params["volume"] = str(volume)
-        if kind != "market":
-            touch = quote.ask if side == "buy" else quote.bid
-            params["price"] = str(touch + offset * SPEC.tick_size)
-        if kind == "ioc":
-            params["timeinforce"] = "IOC"
+        params = order_params(exchange, SPEC, side, kind, volume, offset)
         before = {lv.price: lv.qty for lv in book.opposite(side)}
         try:
             intent = parse_order(params, SPEC, quote.ask, exchange.clock())
