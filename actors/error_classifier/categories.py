@@ -157,6 +157,10 @@ come from Kraken itself and occur alone under load: they need the longer streak.
 REST_SCOPES = (SCOPE_PUBLIC, SCOPE_PRIVATE, SCOPE_TRADING)
 """The scopes behind the same REST front door (the WebSocket is another host)."""
 
+FALLBACK_SCOPES = {SCOPE_WS_TRADING: SCOPE_TRADING}
+"""Where the router sends a call while the scope's breaker is not CLOSED: orders go over REST
+while the trading socket's breaker is open, so that breaker alone does not refuse a retry."""
+
 _ACCOUNT_WIDE = frozenset({ErrorCategory.AUTH, ErrorCategory.LOCKOUT})
 
 

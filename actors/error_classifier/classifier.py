@@ -16,6 +16,7 @@ import msgspec
 
 from actors.error_classifier.breaker_registry import BreakerRegistry
 from actors.error_classifier.categories import (
+    FALLBACK_SCOPES,
     SCOPE_PRIVATE,
     SCOPE_TRADING,
     breaker_scopes,
@@ -258,9 +259,14 @@ class KrakenErrorClassifier:
         return classification, scope or default_scope, endpoint, validate
 
     def _blocking_scope(self, classification: Classification, call_scope: str) -> str | None:
+        """The first breaker (not CLOSED) that keeps the retry from being sent anywhere."""
         for scope in breaker_scopes(classification.category, call_scope):
-            if self._breakers.state(scope) is not BreakerState.CLOSED:
-                return scope
+            if self._breakers.state(scope) is BreakerState.CLOSED:
+                continue
+            fallback = FALLBACK_SCOPES.get(scope)
+            if fallback is not None and self._breakers.state(fallback) is BreakerState.CLOSED:
+                continue
+            return scope
         return None
 
     def _retry_limit(

@@ -15,7 +15,7 @@ from actors.error_classifier import (
 )
 from bus.clock import ManualClock
 from schemas.config import BreakerConfig, ErrorClassifierConfig, ExecutionConfig, GalFridayConfig
-from schemas.events import KrakenCallFailed, KrakenCallSucceeded, OperationKind
+from schemas.events import BreakerState, KrakenCallFailed, KrakenCallSucceeded, OperationKind
 from schemas.queries import VerdictRequest
 
 C = ErrorCategory
@@ -405,3 +405,28 @@ def test_verdict_when_auth_error_and_trading_breaker_open_then_denied() -> None:
     verdict = engine.should_retry("EService:Busy", PLACE, 1, scope="kraken.trading")
     assert not verdict.retry
     assert verdict.breaker_state == "open"
+
+
+def test_verdict_when_only_the_trading_socket_breaker_is_open_then_retry_over_rest() -> (
+    None
+):
+    """The router sends orders over REST while ``kraken.ws_trading`` is not CLOSED: that
+    breaker alone must not refuse a placement's retry; with REST trading open too, it does."""
+    engine = classifier()
+    for _ in range(10):
+        engine.on_call_failed(
+            failed(operation=PLACE, scope="kraken.ws_trading", transport_error="connection")
+        )
+    assert engine.breaker_state("kraken.ws_trading") is not BreakerState.CLOSED
+    assert engine.breaker_state("kraken.trading") is BreakerState.CLOSED
+    answer = failed("EService:Unavailable", operation=PLACE, scope="kraken.ws_trading")
+    verdict = engine.should_retry(answer, PLACE, 1)
+    assert verdict.retry, verdict.reason
+    for _ in range(10):
+        engine.on_call_failed(
+            failed(operation=PLACE, scope="kraken.trading", transport_error="connection")
+        )
+    assert engine.breaker_state("kraken.trading") is not BreakerState.CLOSED
+    refused = engine.should_retry(answer, PLACE, 1)
+    assert not refused.retry
+    assert "circuit" in refused.reason
