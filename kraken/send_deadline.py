@@ -6,31 +6,35 @@ A deadline computed when planning would be spent in that queue, and the engine w
 the order as elapsed. So the caller hands the client a :class:`SendDeadline` (a span and an
 optional cap), the client stamps it right before signing, and the caller reads back the
 deadline actually sent (:attr:`SendDeadline.sent_ns`) — the only one that bounds when the
-order can still reach the engine.
+order can still reach the engine. The cap is read at the stamp too: what bounds it (e.g. an
+ownership lease renewed in the background) may have moved on while the request waited.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
 
 __all__ = ["SendDeadline"]
 
 
 class SendDeadline:
-    """``stamp(now)`` = ``min(now + span_ns, not_after_ns)``; ``sent_ns`` the latest stamped."""
+    """``stamp(now)`` = ``min(now + span_ns, not_after())``; ``sent_ns`` the latest stamped."""
 
-    __slots__ = ("_not_after_ns", "_sent_ns", "_span_ns")
+    __slots__ = ("_not_after", "_sent_ns", "_span_ns")
 
-    def __init__(self, span_ns: int, *, not_after_ns: int | None = None) -> None:
+    def __init__(self, span_ns: int, *, not_after: Callable[[], int | None] | None = None) -> None:
         if span_ns <= 0:
             raise ValueError(f"a deadline span must be positive, got {span_ns} ns")
         self._span_ns = span_ns
-        self._not_after_ns = not_after_ns
+        self._not_after = not_after
         self._sent_ns: int | None = None
 
     def stamp(self, now_ns: int) -> int:
         """The deadline to send with a request signed at ``now_ns``; remembered as sent."""
         deadline = now_ns + self._span_ns
-        if self._not_after_ns is not None:
-            deadline = min(deadline, self._not_after_ns)
+        cap = None if self._not_after is None else self._not_after()
+        if cap is not None:
+            deadline = min(deadline, cap)
         # A resend (e.g. after a refused token) is stamped again: the later one bounds landing.
         self._sent_ns = deadline if self._sent_ns is None else max(self._sent_ns, deadline)
         return deadline

@@ -253,13 +253,17 @@ class BatchExecution:
         """Every placement carries a short deadline, so a lost answer is settled quickly: the
         order is in the engine by then, or never will be. The client stamps it when it signs
         the request (never earlier: a queued order would spend it waiting), capped by the
-        batch deadline and by the ownership proof (a taker waits out no later deadline; an
-        order queued past it is refused "deadline elapsed", unseen, and confirmed again)."""
+        batch deadline and by the ownership proof as it stands then (a taker waits out no
+        later deadline; the lease renewed while the order queued moves the cap with it)."""
         span_ns = min(int(self._config.placement_deadline_s * _NS), MAX_DEADLINE_NS)
-        fence_cap = None if self._validate_only else self._fence.lands_by_ns()
-        caps = [self._limits.deadline_ns, fence_cap]
-        known = [cap for cap in caps if cap is not None]
-        deadline = SendDeadline(span_ns, not_after_ns=min(known) if known else None)
+        batch_deadline_ns, validate_only = self._limits.deadline_ns, self._validate_only
+
+        def cap() -> int | None:
+            fence_cap = None if validate_only else self._fence.lands_by_ns()
+            known = [cap for cap in (batch_deadline_ns, fence_cap) if cap is not None]
+            return min(known) if known else None
+
+        deadline = SendDeadline(span_ns, not_after=cap)
         for slot in slots:
             self._deadlines.setdefault(slot.index, []).append(deadline)
         return deadline

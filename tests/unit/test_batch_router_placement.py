@@ -10,6 +10,7 @@ from schemas.events import BreakerState, OrderOutcome
 from schemas.orders import BatchStrategy
 from tests.support.batch_router_doubles import (
     START_NS,
+    FakeClock,
     Router,
     limit_order,
     make_router,
@@ -199,6 +200,30 @@ async def test_a_queued_placement_never_carries_a_deadline_past_what_a_taker_wai
 
     assert router.exchange.deadlines == [START_NS + 8 * _S]  # not start + 5 + 5 s
     assert fence.confirmed == 1
+
+
+class _RenewedLeaseFence(_LeaseFence):
+    """A lease the keeper renews in the background: it always reaches ``ahead_ns`` past now."""
+
+    def __init__(self, clock: FakeClock, ahead_ns: int) -> None:
+        super().__init__(lands_by=clock() + ahead_ns)
+        self._clock, self._ahead_ns = clock, ahead_ns
+
+    def lands_by_ns(self) -> int:
+        return self._clock() + self._ahead_ns
+
+
+async def test_a_placement_queued_past_its_first_proof_gets_the_cap_of_the_renewed_lease() -> None:
+    """Paced 6 s behind the rate limit while the lease was renewed: the cap read when the order
+    was planned (start + 4 s) would send it already elapsed — refused unseen, confirmed and
+    sent again; the cap of the lease as renewed by then is the one a taker waits out."""
+    router = make_router(ExecutionConfig(placement_deadline_s=5.0))
+    router.exchange.send_queue_s.append(6.0)
+    fence = _RenewedLeaseFence(router.clock, ahead_ns=4 * _S)
+
+    await _one_order(router, "p-renewed", fence=fence)
+
+    assert router.exchange.deadlines == [START_NS + 6 * _S + 4 * _S]  # not START_NS + 4 s
 
 
 async def test_every_placement_carries_a_short_deadline() -> None:

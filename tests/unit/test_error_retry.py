@@ -407,9 +407,7 @@ def test_verdict_when_auth_error_and_trading_breaker_open_then_denied() -> None:
     assert verdict.breaker_state == "open"
 
 
-def test_verdict_when_only_the_trading_socket_breaker_is_open_then_retry_over_rest() -> (
-    None
-):
+def test_verdict_when_only_the_trading_socket_breaker_is_open_then_retry_over_rest() -> None:
     """The router sends orders over REST while ``kraken.ws_trading`` is not CLOSED: that
     breaker alone must not refuse a placement's retry; with REST trading open too, it does."""
     engine = classifier()
