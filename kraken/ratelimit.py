@@ -14,7 +14,7 @@ was too optimistic, so ``snap_to_cap`` sets the counter to its cap and decay doe
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from schemas.config import KrakenTier
@@ -119,6 +119,14 @@ class DecayingCounter:
         self._decay()
         self._level = max(self._level, self.limits.cap)
 
+    def assume_level_at(self, level: float, at_ns: int) -> None:
+        """Kraken's counter stood at ``level`` at ``at_ns`` (another process, since gone,
+        reported it): take it over, decayed since, unless this one is higher."""
+        self._decay()
+        elapsed_s = max(0, self._clock_ns() - at_ns) / _NS_PER_S
+        decayed = min(level, self.limits.cap) - elapsed_s * self.limits.decay_per_s
+        self._level = max(self._level, decayed)
+
     def counted_by_now(self, cost: float, charged_ns: int) -> None:
         """``cost`` was charged here at ``charged_ns`` (when sent); Kraken counted it when it
         arrived, at the latest now (its answer is here). Take back the decay in between, so
@@ -189,6 +197,15 @@ class TradingRateLimiter:
 
     def snap_to_cap(self, pair: str) -> None:
         self.counter(pair).snap_to_cap()
+
+    def levels(self) -> dict[str, float]:
+        """Every pair's counter that is not empty now."""
+        return {pair: level for pair in self._counters if (level := self.level(pair)) > 0}
+
+    def inherit(self, levels: Mapping[str, float], at_ns: int) -> None:
+        """A predecessor's :meth:`levels` as of ``at_ns``: see ``assume_level_at``."""
+        for pair, level in levels.items():
+            self.counter(pair).assume_level_at(level, at_ns)
 
     def pairs(self) -> tuple[str, ...]:
         return tuple(self._counters)

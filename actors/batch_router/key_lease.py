@@ -22,7 +22,7 @@ from nats.js.errors import BadRequestError, KeyWrongLastSequenceError
 
 from bus.ports import KeyValueStore
 
-__all__ = ["ApiKeyInUse", "ApiKeyLease", "key_fingerprint"]
+__all__ = ["ApiKeyInUse", "ApiKeyLease", "Inherited", "key_fingerprint"]
 
 
 def _never_held(error: Exception) -> bool:
@@ -42,6 +42,17 @@ class ApiKeyInUse(RuntimeError):
 class _Holder(msgspec.Struct, frozen=True):
     owner: str
     lease_until_ns: int
+    trading_levels: dict[str, float] = msgspec.field(default_factory=dict)
+    """The holder's trading counters (per pair) when it wrote this record."""
+    written_ns: int = 0
+
+
+class Inherited(msgspec.Struct, frozen=True):
+    """What a process that held the key before left in its lease record."""
+
+    trading_levels: dict[str, float]
+    """Its trading counters, per pair, at ``written_ns``: Kraken's stood there too."""
+    written_ns: int
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -57,8 +68,14 @@ class ApiKeyLease:
         owner: str,
         clock: Callable[[], int],
         lease_s: float,
+        trading_levels: Callable[[], dict[str, float]] = dict,
     ) -> None:
+        """``trading_levels`` answers this process's trading counters, written with every
+        renewal so that a successor on the key can pace from where they stood."""
         self._store = store
+        self._trading_levels = trading_levels
+        self.inherited: Inherited | None = None
+        """Set when the lease was taken over from another process's record."""
         self._key = f"apikey.{key_fingerprint(api_key)}"
         self._owner = owner
         self._clock = clock
@@ -99,8 +116,7 @@ class ApiKeyLease:
                 return "another process"
             entry = None
         value = getattr(entry, "value", None)
-        mine = _Holder(self._owner, self._clock() + self._lease_ns)
-        encoded = msgspec.msgpack.encode(mine)
+        encoded = self._record()
         try:
             if not value:
                 self._revision = await self._store.create(self._key, encoded)
@@ -109,6 +125,8 @@ class ApiKeyLease:
             if holder.owner != self._owner and holder.lease_until_ns > self._clock():
                 return holder.owner
             self._revision = await self._store.update(self._key, encoded, last=entry.revision)
+            if holder.owner != self._owner and holder.written_ns:
+                self.inherited = Inherited(holder.trading_levels, holder.written_ns)
         except ApiKeyInUse:
             raise
         except (KeyWrongLastSequenceError, BadRequestError, ValueError):  # taken concurrently
@@ -120,15 +138,19 @@ class ApiKeyLease:
         self._last_error = None
         return None
 
+    def _record(self) -> bytes:
+        now = self._clock()
+        mine = _Holder(self._owner, now + self._lease_ns, self._trading_levels(), now)
+        return msgspec.msgpack.encode(mine)
+
     async def keep(self) -> None:
         """Renew every third of the lease, for as long as the process runs."""
         while True:
             await asyncio.sleep(self._lease_s / 3)
             try:
-                encoded = msgspec.msgpack.encode(
-                    _Holder(self._owner, self._clock() + self._lease_ns)
+                self._revision = await self._store.update(
+                    self._key, self._record(), last=self._revision
                 )
-                self._revision = await self._store.update(self._key, encoded, last=self._revision)
             except Exception as e:  # bus down: retried next round; a rival cannot start meanwhile
                 _log.warning("apikey.lease_renew_failed error=%r", e)
                 await self._reacquire()

@@ -27,7 +27,7 @@ from actors.batch_router.bus_ports import (
     BusVerdictSource,
 )
 from actors.batch_router.client_id_claims import ClientIdClaims
-from actors.batch_router.key_lease import ApiKeyInUse, ApiKeyLease
+from actors.batch_router.key_lease import ApiKeyInUse, ApiKeyLease, Inherited
 from actors.batch_router.kraken_gateway import KrakenGateway
 from actors.batch_router.metrics import record_batch
 from actors.batch_router.ports import OwnershipLost
@@ -132,13 +132,16 @@ class BatchRouterActor(Actor):
         self._resume_slots = asyncio.Semaphore(self.concurrency)
         execution = self.config.execution
         self._call_id_prefix = f"{self.name}:{os.getpid()}:{context.clock()}"
-        await self._hold_api_key(context)
+        inherited = await self._hold_api_key(context)
         self._client = KrakenRestClient(
             self.config.kraken,
             credentials=self.credentials,
             clock=context.clock,
             on_call=self._on_call,
         )
+        if inherited is not None:
+            # Kraken's trading counters outlive the process that filled them.
+            self._client.trading_limiter.inherit(inherited.trading_levels, inherited.written_ns)
         await self._client.open()
         self._tasks.append(asyncio.create_task(self._publish_calls(), name="kraken-calls"))
         registry = await self._load_pairs(self._client)
@@ -201,22 +204,28 @@ class BatchRouterActor(Actor):
             ws, rest, self.context.clock, lambda: self._ws_breaker is BreakerState.CLOSED
         )
 
-    async def _hold_api_key(self, context: BusContext) -> None:
-        """One process per API key (see :mod:`actors.batch_router.key_lease`)."""
+    async def _hold_api_key(self, context: BusContext) -> Inherited | None:
+        """One process per API key (see :mod:`actors.batch_router.key_lease`); answers what
+        a process that held the key before left behind, if one did."""
         if self.credentials is None:
-            return
+            return None
         lease = ApiKeyLease(
             await context.key_value(CONTROL_BUCKET),
             self.credentials.api_key,
             owner=self._call_id_prefix,
             clock=context.clock,
             lease_s=self.config.execution.batch_ack_wait_s,
+            trading_levels=self._trading_levels,
         )
         try:
             await lease.acquire()
         except ApiKeyInUse as e:
             raise ConfigError(f"kraken credentials: {e}") from None
         self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
+        return lease.inherited
+
+    def _trading_levels(self) -> dict[str, float]:
+        return {} if self._client is None else self._client.trading_limiter.levels()
 
     async def stop(self) -> None:
         await self._stop_unfinished_batches()

@@ -70,3 +70,27 @@ async def test_a_live_rival_is_named() -> None:
             await _lease(store, "router-a").acquire()
     finally:
         renewing.cancel()
+
+
+async def test_a_successor_learns_the_trading_counters_its_predecessor_wrote() -> None:
+    store = MemoryKeyValue()
+    levels = {"XBTUSD": 42.0}
+    predecessor = ApiKeyLease(
+        store,
+        "the-key",
+        owner="a",
+        clock=time.time_ns,
+        lease_s=LEASE_S,
+        trading_levels=lambda: levels,
+    )
+    await predecessor.acquire()
+    written = time.time_ns()
+    await asyncio.sleep(LEASE_S * 1.1)  # it died: its lease ran out
+
+    successor = _lease(store, "b")
+    await successor.acquire()
+
+    assert successor.inherited is not None
+    assert successor.inherited.trading_levels == levels
+    assert successor.inherited.written_ns <= written
+    assert _lease(MemoryKeyValue(), "c").inherited is None  # nobody held the key before

@@ -225,3 +225,15 @@ def test_a_client_paced_by_its_own_counter_is_never_refused_by_the_venues() -> N
         clock.advance(0.001)  # the answer back
         client.counted_by_now("XBTUSD", 1.0, charged_ns)
     assert refused == 0
+
+
+def test_inherited_levels_decay_from_when_they_were_reported_and_never_lower_a_counter() -> None:
+    clock = ManualClock(start_ns=1_000 * S)
+    limiter = TradingRateLimiter(KrakenTier.STARTER, clock)  # cap 60, decays 1/s
+    limiter.try_acquire("ETHUSD", 30.0)
+    limiter.inherit({"XBTUSD": 50.0, "ETHUSD": 10.0, "SOLUSD": 500.0}, at_ns=996 * S)
+    assert limiter.level("XBTUSD") == pytest.approx(46.0)  # reported 4 s ago
+    assert limiter.level("ETHUSD") == pytest.approx(30.0)  # its own count is higher
+    assert limiter.level("SOLUSD") == pytest.approx(56.0)  # never above the cap
+    clock.advance(60)
+    assert limiter.levels() == {}
