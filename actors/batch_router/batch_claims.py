@@ -21,7 +21,7 @@ import base64
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -117,7 +117,11 @@ class BatchLease:
         Group commit: outcomes decided together (a chunk's answers, or while a write is under
         way) share one compare-and-set, and all of them resume together when it is stored,
         not one lock hand-over after another. Raises :class:`OwnershipLost` if it fails."""
-        self._pending.append(outcome)
+        await self.store_many((outcome,))
+
+    async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
+        """:meth:`store` for several outcomes: they join one write."""
+        self._pending.extend(outcomes)
         written = self._next_write
         if written is None:
             written = asyncio.get_running_loop().create_future()
