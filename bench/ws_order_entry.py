@@ -1,8 +1,9 @@
 """Order entry over WS v2 vs REST: completion time per strategy for 50 orders over 3 pairs
 against the sim with 50 ms of latency on every order call (the same fault applies to
 ``AddOrder``/``AddOrderBatch`` and to WS ``add_order``/``batch_add``), default config
-(``nonce_window: 0``). Ratios to SEQUENTIAL-over-REST and to one round trip; then the added
-latency from ``OrderBatchRequested`` to the first order reaching the exchange (p50/p99).
+(``nonce_window: 0``), each the median of the runs that fit 1 s (at most 5). Ratios to
+SEQUENTIAL-over-REST and to one round trip; then the added latency from
+``OrderBatchRequested`` to the first order reaching the exchange (p50/p99).
 
 The simulator and the router are separate processes, as deployed (see ``bench.batch_router``):
 the exchange's CPU is not ours."""

@@ -66,7 +66,13 @@ def test_strategy_timing_runs_the_sim_and_the_router_as_processes(tmp_path: Path
         with running_nats_server() as server:
             async with sim_process(tmp_path) as sim:
                 times, added = await batch_router.time_strategies(
-                    sim, server.url, "benchsmoke", {"order_entry": "ws"}, orders=6, samples=2
+                    sim,
+                    server.url,
+                    "benchsmoke",
+                    {"order_entry": "ws"},
+                    orders=6,
+                    samples=2,
+                    budget_s=0.0,
                 )
                 return times, added, (await sim.ledger())["requests"]
 
