@@ -18,40 +18,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
-import os
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AsyncExitStack
 from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import nats
-import orjson
-import yaml
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 
+from bench.processes import ROUTER_COMMAND, router_config, router_process, sim_process
 from bench.unfenced_router import GUARD_ENV, GUARD_VALUE
 from bus import Subjects, encode
 from bus.codec import EVENTS
 from bus.jetstream import MSG_ID_HEADER
-from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET
+from kraken.sim import DEFAULT_API_KEY
 from schemas.events import BatchCompleted, OrderBatchRequested
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
 from tests.support.nats_server import running_nats_server
 
 __all__ = ["figures", "main", "measure"]
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
 WARMUP = 10
 """Batches sent first and not counted: connections open, caches fill."""
 VOLUMES = (
@@ -68,74 +58,6 @@ ROUNDS = 10
 FENCED, UNFENCED = "fenced", "unfenced"
 UNFENCED_KEY = "bench-unfenced-key"
 UNFENCED_SECRET = base64.b64encode(b"bench-unfenced-router-one-account".ljust(64, b"u")).decode()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _spawn(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> subprocess.Popen[bytes]:
-    """``args``: a module and its arguments (``actors.cli.main actor batch-router``)."""
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", *args],
-            cwd=REPO_ROOT,
-            env={**os.environ, **(env or {})},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-@asynccontextmanager
-async def _process(
-    args: list[str], log: Path, env: dict[str, str] | None = None
-) -> AsyncIterator[subprocess.Popen[bytes]]:
-    process = _spawn(args, log, env)
-    try:
-        yield process
-    finally:
-        _stop(process)
-
-
-async def _wait_for_sim(session: aiohttp.ClientSession, url: str, sim: Any) -> None:
-    async with asyncio.timeout(30):
-        while True:
-            if sim.poll() is not None:
-                raise RuntimeError(f"the simulator exited with {sim.returncode}")
-            try:
-                async with session.get(f"{url}/0/public/Time") as response:
-                    if response.status == 200:
-                        return
-            except aiohttp.ClientError:
-                pass
-            await asyncio.sleep(0.1)
-
-
-async def _wait_for_router(client: Client, subjects: Subjects, router: Any, log: Path) -> None:
-    async with asyncio.timeout(60):
-        while True:
-            if router.poll() is not None:
-                raise RuntimeError(f"the router exited with {router.returncode}: see {log}")
-            try:
-                endpoint = subjects.service_endpoint("batch-router", "health")
-                await client.request(endpoint, b"", timeout=1.0)
-                return
-            except Exception:  # no responders yet, or a timeout
-                await asyncio.sleep(0.2)
 
 
 def _batch(index: int, run: str, client_ids: bool) -> OrderBatchRequested:
@@ -189,12 +111,6 @@ async def _send_batches(
     return published
 
 
-async def _ledger_times(session: aiohttp.ClientSession, url: str) -> dict[str, int]:
-    async with session.get(f"{url}/sim/ledger") as response:
-        body = orjson.loads(await response.read())
-    return {entry["cl_ord_id"]: int(entry["time_ns"]) for entry in body["orders"]}
-
-
 def _quantiles(samples_ms: list[float]) -> dict[str, float]:
     cuts = statistics.quantiles(samples_ms, n=100, method="inclusive")
     return {
@@ -204,18 +120,6 @@ def _quantiles(samples_ms: list[float]) -> dict[str, float]:
         "max_ms": round(max(samples_ms), 3),
         "batches": len(samples_ms),
     }
-
-
-def _router_config(workdir: Path, name: str, nats_url: str, root: str, sim_url: str) -> Path:
-    port = sim_url.rsplit(":", 1)[1]
-    config = {
-        "nats": {"url": nats_url, "subject_root": root},
-        "kraken": {"rest_url": sim_url, "ws_url": f"ws://127.0.0.1:{port}/ws/v2", "tier": "pro"},
-        "execution": {"risk_check_enabled": False},
-    }
-    path = workdir / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
 
 
 async def measure(
@@ -231,20 +135,11 @@ async def measure(
     rounds = max(1, min(rounds, batches))
     with running_nats_server() as server, tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
-        port = _free_port()
-        sim_url = f"http://127.0.0.1:{port}"
-        scenario = workdir / "scenario.yaml"
         second_key = {"key": UNFENCED_KEY, "secret": UNFENCED_SECRET, "account_of": DEFAULT_API_KEY}
-        scenario.write_text(yaml.safe_dump({"accounts": [second_key]}))
-        sim_args = ["actors.cli.main", "sim", "--port", str(port), "--tier", "pro"]
-        sim_args += ["--seed", "11", "--scenario", str(scenario)]
         routers = {
-            FENCED: (
-                ["actors.cli.main", "actor", "batch-router"],
-                {"KRAKEN_API_KEY": DEFAULT_API_KEY, "KRAKEN_API_SECRET": DEFAULT_API_SECRET},
-            ),
+            FENCED: (ROUTER_COMMAND, {}),
             UNFENCED: (
-                ["bench.unfenced_router"],
+                ("bench.unfenced_router",),
                 {
                     "KRAKEN_API_KEY": UNFENCED_KEY,
                     "KRAKEN_API_SECRET": UNFENCED_SECRET,
@@ -254,18 +149,17 @@ async def measure(
         }
         published: dict[str, dict[str, int]] = {FENCED: {}, UNFENCED: {}}
         async with AsyncExitStack() as stack:
-            session = await stack.enter_async_context(aiohttp.ClientSession())
-            sim = await stack.enter_async_context(_process(sim_args, workdir / "sim.log"))
-            await _wait_for_sim(session, sim_url, sim)
+            sim = await stack.enter_async_context(
+                sim_process(workdir, scenario={"accounts": [second_key]})
+            )
             client = await nats.connect(server.url)
             stack.push_async_callback(client.close)
             for mode, (command, env) in routers.items():
-                config_path = _router_config(workdir, mode, server.url, roots[mode], sim_url)
+                config_path = router_config(workdir, mode, server.url, roots[mode], sim)
                 log = workdir / f"{mode}.log"
-                router_env = {**env, "GF_CONFIG": str(config_path), "GF_LOG_LEVEL": "warning"}
-                args = [*command, "--config", str(config_path)]
-                router = await stack.enter_async_context(_process(args, log, router_env))
-                await _wait_for_router(client, Subjects(roots[mode]), router, log)
+                await stack.enter_async_context(
+                    router_process(client, roots[mode], config_path, log, command=command, env=env)
+                )
             for mode in (FENCED, UNFENCED):
                 warm = range(warmup)
                 await _send_batches(client, Subjects(roots[mode]), warm, mode[0] + run, client_ids)
@@ -279,7 +173,7 @@ async def measure(
                         client, Subjects(roots[mode]), indices, mode[0] + run, client_ids
                     )
                     published[mode].update(sent)
-            at_exchange = await _ledger_times(session, sim_url)
+            at_exchange = await sim.ledger_times()
     figures: dict[str, float] = {}
     for mode, prefix in ((FENCED, ""), (UNFENCED, "unfenced_")):
         added_ms = [(at_exchange[cl] - sent) / 1e6 for cl, sent in published[mode].items()]

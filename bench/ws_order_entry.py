@@ -1,16 +1,22 @@
 """Order entry over WS v2 vs REST: completion time per strategy for 50 orders over 3 pairs
 against the sim with 50 ms of latency on every order call (the same fault applies to
 ``AddOrder``/``AddOrderBatch`` and to WS ``add_order``/``batch_add``), default config
-(``nonce_window: 0``). Ratios to SEQUENTIAL-over-REST and to one round trip; then the added
-latency from ``OrderBatchRequested`` to the first order reaching the exchange (p50/p99)."""
+(``nonce_window: 0``), each the median of the runs that fit 1 s (at most 5). Ratios to
+SEQUENTIAL-over-REST and to one round trip; then the added latency from
+``OrderBatchRequested`` to the first order reaching the exchange (p50/p99).
+
+The simulator and the router are separate processes, as deployed (see ``bench.batch_router``):
+the exchange's CPU is not ours."""
 
 from __future__ import annotations
 
 import asyncio
 import statistics
 import sys
+import tempfile
 import time
 from decimal import Decimal
+from pathlib import Path
 
 from bench.batch_router import (
     FIRST_ORDER_SAMPLES,
@@ -20,9 +26,10 @@ from bench.batch_router import (
     _round_trip_s,
     time_strategies,
 )
+from bench.processes import sim_process
 from kraken.credentials import Credentials
 from kraken.rest import KrakenRestClient
-from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, LatencyFault, SimOptions, running_sim
+from kraken.sim import DEFAULT_API_KEY, DEFAULT_API_SECRET, LatencyFault
 from kraken.ws_trading import KrakenWsTrading
 from schemas import (
     BatchStrategy,
@@ -59,18 +66,17 @@ async def _ws_round_trip_s(sim_url: str, ws_auth_url: str) -> float:
 async def measure(
     nats_url: str, order_entry: OrderEntry
 ) -> tuple[float, float, Timings, list[float]]:
-    async with running_sim(SimOptions(tier="pro", seed=11)) as sim:
-        kraken = KrakenConfig(
-            rest_url=sim.rest_url, ws_url=sim.ws_url, tier=KrakenTier.PRO, order_entry=order_entry
-        )
-        sim.exchange.faults.add(LatencyFault(endpoints=("AddOrder",), ms=LATENCY_MS))
-        rest_rtt = await _round_trip_s(sim.rest_url)
-        ws_rtt = await _ws_round_trip_s(sim.rest_url, sim.ws_auth_url)
-        root = f"benchentry{order_entry.value}"
-        times, added = await time_strategies(sim, nats_url, root, kraken)
-        counts = sim.exchange.request_counts()
-        if order_entry is OrderEntry.WS and not counts.get("ws:add_order"):
-            raise RuntimeError(f"WS order entry was not used: {counts}")
+    with tempfile.TemporaryDirectory(prefix="gf-bench-sim-") as tmp:
+        async with sim_process(Path(tmp)) as sim:
+            await sim.add_faults(LatencyFault(endpoints=("AddOrder",), ms=LATENCY_MS))
+            rest_rtt = await _round_trip_s(sim.rest_url)
+            ws_rtt = await _ws_round_trip_s(sim.rest_url, sim.ws_auth_url)
+            root = f"benchentry{order_entry.value}"
+            kraken = {"order_entry": order_entry.value}
+            times, added = await time_strategies(sim, nats_url, root, kraken)
+            counts = (await sim.ledger())["requests"]
+    if order_entry is OrderEntry.WS and not counts.get("ws:add_order"):
+        raise RuntimeError(f"WS order entry was not used: {counts}")
     return rest_rtt, ws_rtt, times, added
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import msgspec
 from nats.aio.client import Client
@@ -119,6 +120,32 @@ class ActorContext:
                 timeout=timeout,
                 headers=self._headers(subject, {MSG_ID_HEADER: msg_id}),
             )
+
+    async def publish_durable_many(
+        self, messages: Sequence[tuple[str, msgspec.Struct, str]], *, timeout: float = 5.0
+    ) -> list[PubAck]:
+        """JetStream publishes of ``(subject, message, msg_id)``, pipelined: all are sent, in
+        order, then their acks are awaited together (one wait, not one round trip each).
+        Returns once every one is stored; raises if any is not (some may be)."""
+        acks: list[asyncio.Future[PubAck]] = []
+        try:
+            for subject, message, msg_id in messages:
+                with _producer_span(subject, "publish", msg_id):
+                    acks.append(
+                        await self.jetstream.publish_async(
+                            subject,
+                            encode(message),
+                            headers=self._headers(subject, {MSG_ID_HEADER: msg_id}),
+                        )
+                    )
+            async with asyncio.timeout(timeout):
+                return list(await asyncio.gather(*acks))
+        finally:
+            for ack in acks:
+                if not ack.done():
+                    ack.cancel()  # nats-py keeps an unanswered one until it is resolved
+                elif not ack.cancelled():
+                    ack.exception()  # gather raised the first failure; the rest are seen
 
     async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
         """Request/reply; raises ``TimeoutError`` when nobody answers in time."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
@@ -46,6 +47,12 @@ class BusContext(Protocol):
     async def publish_durable(
         self, subject: str, message: msgspec.Struct, *, msg_id: str, timeout: float = 5.0
     ) -> object: ...
+
+    async def publish_durable_many(
+        self, messages: Sequence[tuple[str, msgspec.Struct, str]], *, timeout: float = 5.0
+    ) -> Sequence[object]:
+        """Several ``(subject, message, msg_id)`` durably, pipelined; returns once all are
+        stored, raises if any is not."""
 
     async def request(
         self, subject: str, message: msgspec.Struct, timeout: float

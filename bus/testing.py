@@ -7,7 +7,7 @@ publishes by msg id like JetStream, and keeps every published message for assert
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -172,6 +172,14 @@ class _MemoryContext:
         self, subject: str, message: msgspec.Struct, *, msg_id: str, timeout: float = 5.0
     ) -> object:
         return await self._bus.publish(subject, message, msg_id=msg_id)
+
+    async def publish_durable_many(
+        self, messages: Sequence[tuple[str, msgspec.Struct, str]], *, timeout: float = 5.0
+    ) -> list[object]:
+        return [
+            await self._bus.publish(subject, message, msg_id=msg_id)
+            for subject, message, msg_id in messages
+        ]
 
     async def request(self, subject: str, message: msgspec.Struct, timeout: float) -> AnyMessage:
         return await self._bus.request(subject, message, timeout)

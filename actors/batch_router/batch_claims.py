@@ -21,7 +21,7 @@ import base64
 import enum
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
 import msgspec
@@ -104,17 +104,46 @@ class BatchLease:
         self.lost: BaseException | None = None
         self._pending: list[DecidedOutcome] = []
         self._published: set[int] = set(record.published)
+        self._next_write: asyncio.Future[None] | None = None
+        """Done when the write that takes the outcomes now pending is stored."""
+        self._writer: asyncio.Task[None] | None = None
 
     def published(self, index: int) -> None:
         self._published.add(index)
 
     async def store(self, outcome: DecidedOutcome) -> None:
-        """Store a decided outcome in the record (the executor's :class:`OutcomeJournal`);
-        concurrent outcomes share one compare-and-set."""
-        self._pending.append(outcome)
-        async with self._lock:
-            if any(waiting is outcome for waiting in self._pending):
-                await self._write_locked(done=False)
+        """Store a decided outcome in the record (the executor's :class:`OutcomeJournal`).
+
+        Group commit: outcomes decided together (a chunk's answers, or while a write is under
+        way) share one compare-and-set, and all of them resume together when it is stored,
+        not one lock hand-over after another. Raises :class:`OwnershipLost` if it fails."""
+        await self.store_many((outcome,))
+
+    async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
+        """:meth:`store` for several outcomes: they join one write."""
+        self._pending.extend(outcomes)
+        written = self._next_write
+        if written is None:
+            written = asyncio.get_running_loop().create_future()
+            self._next_write = written
+            # A task, not a call: outcomes decided in this same turn of the loop join it.
+            self._writer = asyncio.create_task(self._write_pending(written))
+        await asyncio.shield(written)
+
+    async def _write_pending(self, written: asyncio.Future[None]) -> None:
+        try:
+            async with self._lock:
+                self._next_write = None  # outcomes decided from now on wait for the next write
+                if self._pending:  # else a renewal meanwhile took them
+                    await self._write_locked(done=False)
+        except BaseException as e:
+            failure = e if isinstance(e, Exception) else OwnershipLost(f"journal write: {e!r}")
+            written.set_exception(failure)
+            written.exception()  # retrieved: its waiters, if any, raise it themselves
+            if failure is not e:
+                raise
+        else:
+            written.set_result(None)
 
     async def confirm(self) -> None:
         """Prove ownership right before a placement; raise :class:`OwnershipLost` if it cannot.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from decimal import Decimal
 
 from actors.batch_router.ports import OutcomeEvent
@@ -292,6 +292,12 @@ class BusEventSink:
     async def emit(self, event: OutcomeEvent) -> None:
         subject, msg_id = route_outcome(self._context.subjects, event)
         await self._context.publish_durable(subject, event, msg_id=msg_id)
+
+    async def emit_many(self, events: Sequence[OutcomeEvent]) -> None:
+        routed = [(event, *route_outcome(self._context.subjects, event)) for event in events]
+        await self._context.publish_durable_many(
+            [(subject, event, msg_id) for event, subject, msg_id in routed]
+        )
 
 
 def route_outcome(subjects: Subjects, event: OutcomeEvent) -> tuple[str, str]:

@@ -300,16 +300,16 @@ class BatchExecution:
         if failure is not None:
             await self._after_failure(slots, failure, attempt=attempt, endpoint="AddOrderBatch")
             return
+        placed: list[tuple[OrderSlot, str]] = []
         rejected: list[tuple[OrderSlot, PlacementReply]] = []
-        async with asyncio.TaskGroup() as group:
-            # Recorded together: their journal writes share one compare-and-set.
-            for slot, entry in zip(slots, reply.entries, strict=True):
-                if entry.ok:
-                    group.create_task(
-                        self._book.placed(slot, txid=entry.txid or "", attempts=attempt)
-                    )
-                else:
-                    rejected.append((slot, entry))
+        for slot, entry in zip(slots, reply.entries, strict=True):
+            if entry.ok:
+                placed.append((slot, entry.txid or ""))
+            else:
+                rejected.append((slot, entry))
+        if placed:
+            # Recorded together: one journal write, their events sent together.
+            await self._book.placed_many(placed, attempts=attempt)
         if rejected:
             async with asyncio.TaskGroup() as group:
                 for slot, entry in rejected:

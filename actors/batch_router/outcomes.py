@@ -40,6 +40,9 @@ class OutcomeJournal(Protocol):
         """Store ``outcome`` durably before its event is published (a resumed run reads it
         back and never decides that order again); raise to stop the batch."""
 
+    async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
+        """:meth:`store` for outcomes decided together (one write)."""
+
     def published(self, index: int) -> None:
         """The event of order ``index`` is on the bus (noted with the next write, so a resumed
         run publishes again only what may not have been)."""
@@ -49,6 +52,9 @@ class NoJournal:
     """Nothing to resume from (tests, validate-only runs)."""
 
     async def store(self, outcome: DecidedOutcome) -> None:
+        return None
+
+    async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
         return None
 
     def published(self, index: int) -> None:
@@ -122,6 +128,33 @@ class OutcomeBook:
                 reconciled=reconciled,
             )
         )
+
+    async def placed_many(self, placed: Sequence[tuple[OrderSlot, str]], *, attempts: int) -> None:
+        """:meth:`placed` for the orders of one answer (``(slot, txid)`` each): one journal
+        write for all, then their events pipelined (sent together, acks awaited together)."""
+        now = self._clock()
+        events = []
+        for slot, txid in placed:
+            self._record(slot, OrderOutcome.PLACED, txid=txid)
+            events.append(
+                OrderPlaced(
+                    ts_event=now,
+                    ts_init=now,
+                    batch_id=self.batch_id,
+                    index=slot.index,
+                    pair=slot.pair,
+                    cl_ord_id=slot.cl_ord_id,
+                    txid=txid,
+                    attempts=attempts,
+                )
+            )
+        notionals = self._notionals
+        await self._journal.store_many(
+            [DecidedOutcome(event=event, notional=notionals.get(event.index)) for event in events]
+        )
+        await self._sink.emit_many(events)
+        for event in events:
+            self._journal.published(event.index)
 
     async def rejected(
         self, slot: OrderSlot, reason: str, *, category: str, errors: tuple[str, ...] = ()

@@ -258,3 +258,7 @@ class MarketView(Protocol):
 class EventSink(Protocol):
     async def emit(self, event: OutcomeEvent) -> None:
         """Publish an outcome event; raising aborts the batch (the request is not acked)."""
+
+    async def emit_many(self, events: Sequence[OutcomeEvent]) -> None:
+        """Publish several, in order, pipelined (acks awaited together); raising aborts the
+        batch, and then any of them may or may not be on the bus."""

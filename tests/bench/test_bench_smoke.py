@@ -12,6 +12,7 @@ import pytest
 
 from bench import (
     actor_memory,
+    batch_router,
     breakers,
     bus_throughput,
     order_latency,
@@ -21,6 +22,9 @@ from bench import (
     sim_market,
     unfenced_router,
 )
+from bench.processes import sim_process
+from schemas import BatchStrategy
+from tests.support.nats_server import running_nats_server
 from tests.support.process_stack import REPO_ROOT
 
 pytestmark = [pytest.mark.nats, pytest.mark.timeout(300)]
@@ -53,6 +57,31 @@ def test_order_latency_measures_batches_through_separate_processes() -> None:
         assert 0 < figures[f"{prefix}p50_ms"] <= figures[f"{prefix}p99_ms"]
         assert figures[f"{prefix}p99_ms"] <= figures[f"{prefix}max_ms"]
     assert "fencing_p50_ms" in figures
+
+
+def test_strategy_timing_runs_the_sim_and_the_router_as_processes(tmp_path: Path) -> None:
+    """The loop shared by bench.batch_router and bench.ws_order_entry, over WS order entry."""
+
+    async def timed() -> tuple[dict[BatchStrategy, float], list[float], dict[str, int]]:
+        with running_nats_server() as server:
+            async with sim_process(tmp_path) as sim:
+                times, added = await batch_router.time_strategies(
+                    sim,
+                    server.url,
+                    "benchsmoke",
+                    {"order_entry": "ws"},
+                    orders=6,
+                    samples=2,
+                    budget_s=0.0,
+                )
+                return times, added, (await sim.ledger())["requests"]
+
+    times, added, requests = asyncio.run(timed())
+    assert set(times) == set(BatchStrategy)
+    assert all(elapsed > 0 for elapsed in times.values())
+    assert len(added) == 2
+    assert all(ms > 0 for ms in added)
+    assert requests.get("ws:add_order")  # the router process really used WS order entry
 
 
 def test_replay_measures_the_command_with_its_start_up() -> None:

@@ -3,6 +3,7 @@ the takeover wait (time injected; the KV is real)."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from decimal import Decimal
 
@@ -11,7 +12,7 @@ import pytest
 import pytest_asyncio
 from nats.js.kv import KeyValue
 
-from actors.batch_router.batch_claims import BatchClaims, ClaimKind
+from actors.batch_router.batch_claims import BatchClaims, ClaimKind, claim_key
 from actors.batch_router.outcomes import DecidedOutcome
 from actors.batch_router.ports import OwnershipLost
 from bus.clock import ManualClock
@@ -194,3 +195,69 @@ async def test_decided_outcomes_are_stored_and_handed_to_the_resuming_router(
     assert owner_b.kind is ClaimKind.RESUME
     assert owner_b.record.outcomes == (DecidedOutcome(event=rejected, notional=Decimal("10")),)
     assert owner_b.record.published == (0,)
+
+
+def _rejected(batch_id: str, index: int) -> DecidedOutcome:
+    event = OrderRejected(
+        ts_event=1,
+        ts_init=1,
+        batch_id=batch_id,
+        index=index,
+        pair="BTC/USD",
+        cl_ord_id=f"c{index}",
+        reason="insufficient_funds",
+        category="insufficient_funds",
+    )
+    return DecidedOutcome(event=event)
+
+
+async def test_outcomes_decided_together_share_one_compare_and_set(store: KeyValue) -> None:
+    """Issue 16: a chunk's answers are decided together; their journal writes were one CAS
+    for the first outcome alone, then one for the rest (a bus round trip more before any of
+    their events could be published)."""
+    clock = ManualClock()
+    counting = _CountingStore(store)
+    router = BatchClaims(
+        counting,
+        owner="a",
+        clock=clock,
+        sleep=clock.sleep,
+        lease_s=LEASE_S,
+        in_flight_s=IN_FLIGHT_S,
+        margin_s=MARGIN_S,
+        retention_s=86_400.0,
+    )
+    claim = await router.claim("chunk", stream_seq=11)
+    assert claim.lease is not None
+    lease = claim.lease
+    async with asyncio.TaskGroup() as group:
+        for index in range(8):
+            group.create_task(lease.store(_rejected("chunk", index)))
+    assert counting.calls == ["create", "update"]
+    stored = {outcome.event.index for outcome in lease.record.outcomes}
+    assert stored == set(range(8))
+    # Decided while that write is under way: the next write takes them all, once each.
+    first = asyncio.create_task(lease.store(_rejected("chunk", 8)))
+    await asyncio.sleep(0)  # its write has started
+    later = [asyncio.create_task(lease.store(_rejected("chunk", i))) for i in (9, 10)]
+    await asyncio.gather(first, *later)
+    assert counting.calls == ["create", "update", "update", "update"]
+    indices = [outcome.event.index for outcome in lease.record.outcomes]
+    assert sorted(indices) == list(range(11))
+
+
+async def test_outcomes_waiting_on_a_lost_lease_all_raise_and_none_is_stored(
+    store: KeyValue,
+) -> None:
+    clock = ManualClock()
+    claim = await claims_of(store, "a", clock).claim("taken", stream_seq=12)
+    assert claim.lease is not None
+    lease = claim.lease
+    await store.put(claim_key("taken"), b"someone else's record")  # the revision moves
+    results = await asyncio.gather(
+        *(lease.store(_rejected("taken", index)) for index in range(3)), return_exceptions=True
+    )
+    assert all(isinstance(result, OwnershipLost) for result in results)
+    assert lease.record.outcomes == ()
+    with pytest.raises(OwnershipLost):
+        await lease.store(_rejected("taken", 3))  # and stays lost

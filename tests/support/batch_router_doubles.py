@@ -465,6 +465,10 @@ class SinkDouble:
     async def emit(self, event: OutcomeEvent) -> None:
         self.events.append(event)
 
+    async def emit_many(self, events: Sequence[OutcomeEvent]) -> None:
+        for event in events:
+            await self.emit(event)
+
     def of_type(self, kind: type[_T]) -> list[_T]:
         return [event for event in self.events if isinstance(event, kind)]
 

@@ -4,6 +4,7 @@ one fixed when it was requested."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from decimal import Decimal
 
 import pytest
@@ -40,6 +41,10 @@ class JournalDouble:
         # Stored before the event is published: the sink must not have it yet.
         assert outcome.event not in self._router.sink.events
         self.stored.append(outcome)
+
+    async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
+        for outcome in outcomes:
+            await self.store(outcome)
 
     def published(self, index: int) -> None:
         self.on_bus.add(index)
