@@ -254,6 +254,9 @@ class WsAuthHub:
         await asyncio.sleep(delay_s)
         if not connection.socket.closed:
             self._trade(connection, method, endpoint, params, head, time_in)
+            # Requests whose delay ends together are traded one after another in this loop
+            # turn; answer each as it is done, as Kraken would, not all after the last.
+            await self._flush(connection)
 
     def _land_late(
         self,
@@ -340,6 +343,18 @@ class WsAuthHub:
         )
         connection.tasks.add(task)
         task.add_done_callback(connection.tasks.discard)
+
+    async def _flush(self, connection: _Connection) -> None:
+        """Send what is queued for ``connection`` now, in order (the writer would send it
+        once this loop turn's other work is done)."""
+        while not connection.outbox.empty() and not connection.socket.closed:
+            message = connection.outbox.get_nowait()
+            if self._exchange.ws_silenced():
+                continue
+            try:
+                await connection.socket.send_str(message)
+            except (ConnectionError, RuntimeError):
+                return
 
     async def _write(self, connection: _Connection) -> None:
         heartbeat = compact_json({"channel": "heartbeat"})
