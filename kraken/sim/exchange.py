@@ -397,7 +397,7 @@ class SimExchange:
         return [
             order
             for order in self._open.values()
-            if order.account == key and pair_id in {None, order.pair.pair_id}
+            if order.account == key and (pair_id is None or order.intent.pair.pair_id == pair_id)
         ]
 
     def trades_allowed(self, spec: PairSpec) -> bool:
@@ -410,14 +410,12 @@ class SimExchange:
     def _available(
         self, account: Account, asset: str, *, besides: SimOrder | None = None
     ) -> Decimal:
-        held = sum(
-            (
-                order.hold[1]
-                for order in self.open_orders_of(account.key)
-                if order.hold is not None and order.hold[0] == asset and order is not besides
-            ),
-            Decimal(0),
-        )
+        held = Decimal(0)
+        key = account.key
+        for order in self._open.values():  # every placement asks: one pass, no lists
+            hold = order.hold
+            if hold and hold[0] == asset and order.account == key and order is not besides:
+                held += hold[1]
         return account.balances.get(asset, Decimal(0)) - held
 
     def available(self, key: str, asset: str) -> Decimal:
