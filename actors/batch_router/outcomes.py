@@ -114,20 +114,7 @@ class OutcomeBook:
         self, slot: OrderSlot, *, txid: str, attempts: int, reconciled: bool = False
     ) -> None:
         self._record(slot, OrderOutcome.PLACED, txid=txid)
-        now = self._clock()
-        await self._publish(
-            OrderPlaced(
-                ts_event=now,
-                ts_init=now,
-                batch_id=self.batch_id,
-                index=slot.index,
-                pair=slot.pair,
-                cl_ord_id=slot.cl_ord_id,
-                txid=txid,
-                attempts=attempts,
-                reconciled=reconciled,
-            )
-        )
+        await self._publish(self._placed_event(slot, txid, attempts, self._clock(), reconciled))
 
     async def placed_many(self, placed: Sequence[tuple[OrderSlot, str]], *, attempts: int) -> None:
         """:meth:`placed` for the orders of one answer (``(slot, txid)`` each): one journal
@@ -136,18 +123,7 @@ class OutcomeBook:
         events = []
         for slot, txid in placed:
             self._record(slot, OrderOutcome.PLACED, txid=txid)
-            events.append(
-                OrderPlaced(
-                    ts_event=now,
-                    ts_init=now,
-                    batch_id=self.batch_id,
-                    index=slot.index,
-                    pair=slot.pair,
-                    cl_ord_id=slot.cl_ord_id,
-                    txid=txid,
-                    attempts=attempts,
-                )
-            )
+            events.append(self._placed_event(slot, txid, attempts, now))
         notionals = self._notionals
         await self._journal.store_many(
             [DecidedOutcome(event=event, notional=notionals.get(event.index)) for event in events]
@@ -155,6 +131,21 @@ class OutcomeBook:
         await self._sink.emit_many(events)
         for event in events:
             self._journal.published(event.index)
+
+    def _placed_event(
+        self, slot: OrderSlot, txid: str, attempts: int, now: int, reconciled: bool = False
+    ) -> OrderPlaced:
+        return OrderPlaced(
+            ts_event=now,
+            ts_init=now,
+            batch_id=self.batch_id,
+            index=slot.index,
+            pair=slot.pair,
+            cl_ord_id=slot.cl_ord_id,
+            txid=txid,
+            attempts=attempts,
+            reconciled=reconciled,
+        )
 
     async def rejected(
         self, slot: OrderSlot, reason: str, *, category: str, errors: tuple[str, ...] = ()
