@@ -348,13 +348,18 @@ class WsAuthHub:
         """Send what is queued for ``connection`` now, in order (the writer would send it
         once this loop turn's other work is done)."""
         while not connection.outbox.empty() and not connection.socket.closed:
-            message = connection.outbox.get_nowait()
-            if self._exchange.ws_silenced():
-                continue
-            try:
-                await connection.socket.send_str(message)
-            except (ConnectionError, RuntimeError):
+            if not await self._send(connection, connection.outbox.get_nowait()):
                 return
+
+    async def _send(self, connection: _Connection, message: str) -> bool:
+        """Send one message unless the socket is silenced (a fault); False once it is gone."""
+        if self._exchange.ws_silenced():
+            return True
+        try:
+            await connection.socket.send_str(message)
+        except (ConnectionError, RuntimeError):
+            return False
+        return True
 
     async def _write(self, connection: _Connection) -> None:
         heartbeat = compact_json({"channel": "heartbeat"})
@@ -365,11 +370,7 @@ class WsAuthHub:
                 )
             except TimeoutError:
                 message = heartbeat if connection.executions_token is not None else None
-            if message is None or self._exchange.ws_silenced():
-                continue
-            try:
-                await connection.socket.send_str(message)
-            except (ConnectionError, RuntimeError):
+            if message is not None and not await self._send(connection, message):
                 return
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
