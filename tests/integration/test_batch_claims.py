@@ -17,6 +17,7 @@ from actors.batch_router.outcomes import DecidedOutcome
 from actors.batch_router.ports import OwnershipLost
 from bus.clock import ManualClock
 from bus.jetstream import ensure_key_value
+from bus.ports import KeyValueStore
 from schemas import GalFridayConfig
 from schemas.events import OrderRejected
 
@@ -35,7 +36,7 @@ async def store(bus_config: GalFridayConfig, subject_root: str) -> AsyncIterator
     await connection.drain()
 
 
-def claims_of(store: KeyValue, owner: str, clock: ManualClock) -> BatchClaims:
+def claims_of(store: KeyValueStore, owner: str, clock: ManualClock) -> BatchClaims:
     return BatchClaims(
         store,
         owner=owner,
@@ -140,16 +141,7 @@ async def test_a_new_batch_reaches_its_first_placement_after_one_bus_round_trip(
     another write."""
     clock = ManualClock()
     counting = _CountingStore(store)
-    router = BatchClaims(
-        counting,
-        owner="a",
-        clock=clock,
-        sleep=clock.sleep,
-        lease_s=LEASE_S,
-        in_flight_s=IN_FLIGHT_S,
-        margin_s=MARGIN_S,
-        retention_s=86_400.0,
-    )
+    router = claims_of(counting, "a", clock)
     claim = await router.claim("fresh", stream_seq=9)
     assert claim.kind is ClaimKind.NEW
     assert claim.lease is not None
@@ -217,16 +209,7 @@ async def test_outcomes_decided_together_share_one_compare_and_set(store: KeyVal
     their events could be published)."""
     clock = ManualClock()
     counting = _CountingStore(store)
-    router = BatchClaims(
-        counting,
-        owner="a",
-        clock=clock,
-        sleep=clock.sleep,
-        lease_s=LEASE_S,
-        in_flight_s=IN_FLIGHT_S,
-        margin_s=MARGIN_S,
-        retention_s=86_400.0,
-    )
+    router = claims_of(counting, "a", clock)
     claim = await router.claim("chunk", stream_seq=11)
     assert claim.lease is not None
     lease = claim.lease
