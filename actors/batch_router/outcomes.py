@@ -74,11 +74,25 @@ class OrderSlot:
         return self.order.pair
 
 
+OrderEvent = OrderPlaced | OrderRejected | OrderFailed
+
+
 class OutcomeBook:
-    """Records exactly one outcome per order and emits its event as it is decided."""
+    """Records exactly one outcome per order and emits its event as it is decided.
+
+    With ``order_count`` (the batch's number of orders), the events of the outcomes that
+    decide the batch's last orders are stored like any other but published with the batch's
+    summary (:meth:`publish_summary`): one pipelined publish, outcomes first, instead of one
+    round trip for them and another for the summary after their acks."""
 
     def __init__(
-        self, batch_id: str, sink: EventSink, clock: Clock, journal: OutcomeJournal | None = None
+        self,
+        batch_id: str,
+        sink: EventSink,
+        clock: Clock,
+        journal: OutcomeJournal | None = None,
+        *,
+        order_count: int | None = None,
     ) -> None:
         self.batch_id = batch_id
         self._sink = sink
@@ -86,6 +100,9 @@ class OutcomeBook:
         self._journal: OutcomeJournal = journal if journal is not None else NoJournal()
         self._results: dict[int, OrderResult] = {}
         self._notionals: dict[int, Decimal] = {}
+        self._order_count = order_count
+        self._held: list[OrderEvent] = []
+        """Stored outcome events of the last orders, waiting for the summary."""
 
     def is_decided(self, index: int) -> bool:
         return index in self._results
@@ -128,9 +145,7 @@ class OutcomeBook:
         await self._journal.store_many(
             [DecidedOutcome(event=event, notional=notionals.get(event.index)) for event in events]
         )
-        await self._sink.emit_many(events)
-        for event in events:
-            self._journal.published(event.index)
+        await self._emit(events)
 
     def _placed_event(
         self, slot: OrderSlot, txid: str, attempts: int, now: int, reconciled: bool = False
@@ -185,12 +200,36 @@ class OutcomeBook:
             )
         )
 
-    async def _publish(self, event: OrderPlaced | OrderRejected | OrderFailed) -> None:
+    async def _publish(self, event: OrderEvent) -> None:
         await self._journal.store(
             DecidedOutcome(event=event, notional=self._notionals.get(event.index))
         )
-        await self._sink.emit(event)
-        self._journal.published(event.index)
+        await self._emit([event])
+
+    async def _emit(self, events: Sequence[OrderEvent]) -> None:
+        """Publish stored outcome events, then note them published; the last orders' wait
+        for the summary."""
+        if len(self._results) == self._order_count:
+            self._held.extend(events)
+            return
+        if len(events) == 1:
+            await self._sink.emit(events[0])
+        else:
+            await self._sink.emit_many(events)
+        for event in events:
+            self._journal.published(event.index)
+
+    async def publish_summary(self, summary: BatchCompleted) -> None:
+        """The batch's summary, after every outcome event: the held ones go out with it, in
+        order on one connection, and are noted published once all are acked (a failure
+        notes none: a resumed run publishes them again, deduplicated by message id)."""
+        held, self._held = self._held, []
+        if not held:
+            await self._sink.emit(summary)
+            return
+        await self._sink.emit_many([*held, summary])
+        for event in held:
+            self._journal.published(event.index)
 
     async def restore(self, slot: OrderSlot, decided: DecidedOutcome, *, publish: bool) -> None:
         """An outcome a previous run of the batch stored: taken as final. ``publish`` when its
@@ -204,8 +243,7 @@ class OutcomeBook:
         else:
             self._record(slot, OrderOutcome.FAILED, reason=event.reason)
         if publish:
-            await self._sink.emit(event)
-            self._journal.published(slot.index)
+            await self._emit([event])
 
     def record_silently(self, slot: OrderSlot, reason: str) -> None:
         """A rejection covered by a ``BatchRejected`` event: no per-order event."""

@@ -139,7 +139,7 @@ class OptimizedBatchProcessor:
         refuses those an earlier batch used."""
         started_ns = self._clock()
         batch_id = batch_id if batch_id is not None else self._new_batch_id()
-        book = OutcomeBook(batch_id, self._sink, self._clock, journal)
+        book = OutcomeBook(batch_id, self._sink, self._clock, journal, order_count=len(orders))
         slots = [
             OrderSlot(index, order, cl_ord_id)
             for index, (order, cl_ord_id) in enumerate(
@@ -198,7 +198,7 @@ class OptimizedBatchProcessor:
             api_calls=execution.api_calls,
             validate_only=validate_only,
         )
-        await self._sink.emit(completed)
+        await book.publish_summary(completed)
         self._statistics.record(completed)
         return completed
 

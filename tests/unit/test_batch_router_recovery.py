@@ -96,7 +96,12 @@ async def test_resume_never_re_decides_an_outcome_already_published() -> None:
         if isinstance(e, OrderPlaced | OrderRejected | OrderFailed)
     ]
     assert {kind for kind, _ in terminal} == {"OrderRejected"}
-    assert Counter(index for _, index in terminal) == Counter({0: 1, 1: 1})
+    assert Counter(index for _, index in terminal)[0] == 1
+    # Order 1's event went out with the summary whose publish failed, so it may be on the bus:
+    # the resumed run sends that very event again (same message id: the bus keeps one copy).
+    copies = [e for e in router.sink.rejected() if e.index == 1]
+    assert copies
+    assert all(copy == copies[0] for copy in copies)
     assert len(journal.stored) == 2  # nothing decided a second time
 
 

@@ -1,5 +1,6 @@
 """A chunk's placed orders: one journal write before any of their events, then the events
-sent together (one pipelined publish), then noted as published; a failed publish notes none."""
+sent together (one pipelined publish), then noted as published; a failed publish notes none.
+The batch's last outcomes are published with its summary, after being stored."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ import pytest
 
 from actors.batch_router.outcomes import DecidedOutcome, OrderSlot, OutcomeBook
 from actors.batch_router.ports import OutcomeEvent
-from schemas.events import OrderPlaced
+from schemas.events import BatchCompleted, OrderPlaced
+from schemas.orders import BatchStrategy
 from tests.support.batch_router_doubles import limit_order
 
 
@@ -38,7 +40,8 @@ class _Journal:
         await self.store_many([outcome])
 
     async def store_many(self, outcomes: Sequence[DecidedOutcome]) -> None:
-        assert not self._sink.calls, "stored after its event was published"
+        sent = [event for call in self._sink.calls for event in call]
+        assert not [o for o in outcomes if o.event in sent], "stored after its event was published"
         self.writes.append(list(outcomes))
 
     def published(self, index: int) -> None:
@@ -79,3 +82,54 @@ async def test_a_failed_publish_notes_nothing_as_published() -> None:
         await book.placed_many([(slot, "O") for slot in _slots(3)], attempts=1)
     assert len(journal.writes) == 1
     assert journal.on_bus == []
+
+
+def _summary(book: OutcomeBook, slots: list[OrderSlot]) -> BatchCompleted:
+    return book.completed(
+        slots=slots, strategy=BatchStrategy.SMART_ROUTING, started_ns=0, retries=0,
+        api_calls=2, validate_only=False,
+    )  # fmt: skip
+
+
+async def test_the_last_outcomes_are_stored_then_published_with_the_summary() -> None:
+    """One pipelined publish for the batch's last events and its summary, summary last."""
+    sink = _Sink()
+    journal = _Journal(sink)
+    slots = _slots(5)
+    book = OutcomeBook("b", sink, lambda: 7, journal, order_count=len(slots))
+    await book.placed_many([(slot, f"O{slot.index}") for slot in slots[:2]], attempts=1)
+    await book.rejected(slots[2], "too small", category="local")
+    assert [[event.index for event in call] for call in sink.calls] == [[0, 1], [2]]  # type: ignore[union-attr]
+    await book.placed_many([(slot, f"O{slot.index}") for slot in slots[3:]], attempts=1)
+    assert len(sink.calls) == 2, "the last outcomes went out before the summary"
+    assert [outcome.event.index for outcome in journal.writes[-1]] == [3, 4]
+    assert journal.on_bus == [0, 1, 2]
+    summary = _summary(book, slots)
+    await book.publish_summary(summary)
+    assert sink.calls[2] == [*(outcome.event for outcome in journal.writes[-1]), summary]
+    assert journal.on_bus == [0, 1, 2, 3, 4]
+
+
+async def test_a_failed_summary_publish_notes_none_of_the_last_outcomes() -> None:
+    sink = _Sink()
+    journal = _Journal(sink)
+    slots = _slots(2)
+    book = OutcomeBook("b", sink, lambda: 7, journal, order_count=len(slots))
+    await book.placed_many([(slot, "O") for slot in slots], attempts=1)
+    sink._fail = True
+    with pytest.raises(TimeoutError):
+        await book.publish_summary(_summary(book, slots))
+    assert len(journal.writes) == 1
+    assert journal.on_bus == []
+
+
+async def test_without_an_order_count_every_outcome_goes_out_at_once() -> None:
+    sink = _Sink()
+    journal = _Journal(sink)
+    slots = _slots(2)
+    book = OutcomeBook("b", sink, lambda: 7, journal)
+    await book.placed_many([(slot, "O") for slot in slots], attempts=1)
+    summary = _summary(book, slots)
+    await book.publish_summary(summary)
+    assert sink.calls == [[outcome.event for outcome in journal.writes[0]], [summary]]
+    assert journal.on_bus == [0, 1]
