@@ -27,6 +27,7 @@ __all__ = ["BENCHES", "main", "run", "table"]
 
 BENCHES = (
     "bus_throughput",
+    "durable_publish",
     "error_classifier",
     "retries",
     "breakers",

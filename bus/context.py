@@ -19,6 +19,7 @@ from bus.codec import MESSAGES, encode
 from bus.connection import ConnectionEvents
 from bus.errors import HeadersTooLargeError, RequestFailedError
 from bus.jetstream import MSG_ID_HEADER, ensure_key_value
+from bus.publish_acks import PublishAcks
 from bus.subjects import Subjects
 from bus.telemetry import inject_context, messaging_attributes, tracer
 from schemas import AnyMessage, GalFridayConfig
@@ -86,6 +87,7 @@ class ActorContext:
         self.actor_name = actor_name
         self.client = client
         self.jetstream: JetStreamContext = client.jetstream()
+        self._acks = PublishAcks(client)
         self.config = config
         self.subjects = subjects
         self.clock = clock
@@ -114,12 +116,14 @@ class ActorContext:
     ) -> PubAck:
         """JetStream publish that returns once stored; the msg id makes repeats harmless."""
         with _producer_span(subject, "publish", msg_id):
-            return await self.jetstream.publish(
-                subject,
-                encode(message),
-                timeout=timeout,
-                headers=self._headers(subject, {MSG_ID_HEADER: msg_id}),
+            ack = await self._acks.publish(
+                subject, encode(message), self._headers(subject, {MSG_ID_HEADER: msg_id})
             )
+            try:
+                async with asyncio.timeout(timeout):
+                    return await ack
+            finally:
+                ack.cancel()  # no-op once answered
 
     async def publish_durable_many(
         self, messages: Sequence[tuple[str, msgspec.Struct, str]], *, timeout: float = 5.0
@@ -132,10 +136,10 @@ class ActorContext:
             for subject, message, msg_id in messages:
                 with _producer_span(subject, "publish", msg_id):
                     acks.append(
-                        await self.jetstream.publish_async(
+                        await self._acks.publish(
                             subject,
                             encode(message),
-                            headers=self._headers(subject, {MSG_ID_HEADER: msg_id}),
+                            self._headers(subject, {MSG_ID_HEADER: msg_id}),
                         )
                     )
             async with asyncio.timeout(timeout):
@@ -143,7 +147,7 @@ class ActorContext:
         finally:
             for ack in acks:
                 if not ack.done():
-                    ack.cancel()  # nats-py keeps an unanswered one until it is resolved
+                    ack.cancel()
                 elif not ack.cancelled():
                     ack.exception()  # gather raised the first failure; the rest are seen
 
