@@ -155,6 +155,20 @@ class RestCallLimiter:
     def snap_to_cap(self) -> None:
         self.counter.snap_to_cap()
 
+    def level(self) -> float:
+        return self.counter.level()
+
+    def counted_by_now(self, endpoint: str, charged_ns: int) -> None:
+        """See :meth:`DecayingCounter.counted_by_now` (charged when acquired, counted by
+        Kraken on arrival: after the wait for the key's send lock, and the transit)."""
+        cost = rest_call_cost(endpoint)
+        if cost:
+            self.counter.counted_by_now(cost, charged_ns)
+
+    def inherit(self, level: float, at_ns: int) -> None:
+        """A predecessor's :meth:`level` as of ``at_ns``: see ``assume_level_at``."""
+        self.counter.assume_level_at(level, at_ns)
+
 
 class TradingRateLimiter:
     """Per-pair trading counters for one tier, created on first use of a pair."""

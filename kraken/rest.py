@@ -223,6 +223,15 @@ class KrakenRestClient:
     def __repr__(self) -> str:
         return f"KrakenRestClient(rest_url={self._base_url!r}, credentials={self.credentials!r})"
 
+    def nonce_floor(self) -> int:
+        """The last nonce signed for the key by this process (0 without credentials)."""
+        return 0 if self.credentials is None else self._nonces.floor(self.credentials.api_key)
+
+    def raise_nonce_floor(self, value: int) -> None:
+        """Never sign a nonce at or below ``value`` (another process signed it on this key)."""
+        if self.credentials is not None:
+            self._nonces.raise_floor(self.credentials.api_key, value)
+
     async def __aenter__(self) -> Self:
         await self.open()
         return self
@@ -552,6 +561,8 @@ class KrakenRestClient:
             outcome = await self._send_public(self._session, endpoint, payload)
         latency = self._monotonic_ns() - started
         self.venue_clock.observe(outcome.date, self._clock())
+        if private:
+            self.rest_limiter.counted_by_now(endpoint, charged_ns)
         for pair, cost in trading:
             self.trading_limiter.counted_by_now(pair, cost, charged_ns)
         result = interpret_response(endpoint, outcome, decode, latency)

@@ -45,6 +45,10 @@ class _Holder(msgspec.Struct, frozen=True):
     trading_levels: dict[str, float] = msgspec.field(default_factory=dict)
     """The holder's trading counters (per pair) when it wrote this record."""
     written_ns: int = 0
+    call_level: float = 0.0
+    """The holder's REST call counter when it wrote this record."""
+    nonce_floor: int = 0
+    """The last nonce the holder had signed for the key when it wrote this record."""
 
 
 class Inherited(msgspec.Struct, frozen=True):
@@ -53,6 +57,10 @@ class Inherited(msgspec.Struct, frozen=True):
     trading_levels: dict[str, float]
     """Its trading counters, per pair, at ``written_ns``: Kraken's stood there too."""
     written_ns: int
+    call_level: float = 0.0
+    """Its REST call counter at ``written_ns``."""
+    nonce_floor: int = 0
+    """The last nonce it had signed by then: Kraken refuses any nonce not above it."""
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -69,11 +77,17 @@ class ApiKeyLease:
         clock: Callable[[], int],
         lease_s: float,
         trading_levels: Callable[[], dict[str, float]] = dict,
+        call_level: Callable[[], float] = float,
+        nonce_floor: Callable[[], int] = int,
     ) -> None:
-        """``trading_levels`` answers this process's trading counters, written with every
-        renewal so that a successor on the key can pace from where they stood."""
+        """``trading_levels`` and ``call_level`` answer this process's trading counters and
+        REST call counter, ``nonce_floor`` the last nonce it signed; all are written with every
+        renewal so that a successor on the key can pace from where the counters stood and sign
+        above that nonce, whatever its clock says."""
         self._store = store
         self._trading_levels = trading_levels
+        self._call_level = call_level
+        self._nonce_floor = nonce_floor
         self.inherited: Inherited | None = None
         """Set when the lease was taken over from another process's record."""
         self._key = f"apikey.{key_fingerprint(api_key)}"
@@ -126,7 +140,9 @@ class ApiKeyLease:
                 return holder.owner
             self._revision = await self._store.update(self._key, encoded, last=entry.revision)
             if holder.owner != self._owner and holder.written_ns:
-                self.inherited = Inherited(holder.trading_levels, holder.written_ns)
+                self.inherited = Inherited(
+                    holder.trading_levels, holder.written_ns, holder.call_level, holder.nonce_floor
+                )
         except ApiKeyInUse:
             raise
         except (KeyWrongLastSequenceError, BadRequestError, ValueError):  # taken concurrently
@@ -138,10 +154,34 @@ class ApiKeyLease:
         self._last_error = None
         return None
 
-    def _record(self) -> bytes:
+    def _record(self, *, ended: bool = False) -> bytes:
         now = self._clock()
-        mine = _Holder(self._owner, now + self._lease_ns, self._trading_levels(), now)
+        # Ended reads as ended on any host's clock, however far behind ours.
+        lease_until_ns = 0 if ended else now + self._lease_ns
+        mine = _Holder(
+            self._owner,
+            lease_until_ns,
+            self._trading_levels(),
+            now,
+            self._call_level(),
+            self._nonce_floor(),
+        )
         return msgspec.msgpack.encode(mine)
+
+    async def release(self) -> None:
+        """Hand the key over now (a graceful stop, after this process's last Kraken call):
+        the record says the lease has ended, with the counters and the nonce as they stand, so
+        a successor starts at once instead of waiting the lease out, paces from exact levels
+        and signs above our last nonce even if its clock is behind ours. Only over our own
+        revision: a lease already taken over is left alone."""
+        if self._revision is None:
+            return
+        try:
+            await self._store.update(self._key, self._record(ended=True), last=self._revision)
+        except Exception as e:  # taken over, or the bus is down: a successor waits it out
+            _log.warning("apikey.lease_release_failed error=%r", e)
+            return
+        self._revision = None
 
     async def keep(self) -> None:
         """Renew every third of the lease, for as long as the process runs."""

@@ -40,6 +40,7 @@ from bus.ports import BusContext, KeyValueStore
 from bus.subjects import Subjects
 from kraken.credentials import Credentials, load_credentials
 from kraken.errors import MissingCredentialsError
+from kraken.nonce import PROCESS_NONCES, NonceSource
 from kraken.pairs import PairRegistry
 from kraken.rest import KrakenRestClient
 from kraken.result import KrakenOk
@@ -94,6 +95,8 @@ class BatchRouterActor(Actor):
     concurrency: int = 4
     """Fresh batches handled at once by this process (as many resumed ones again)."""
     max_deliver: int = 10
+    nonces: NonceSource = field(default=PROCESS_NONCES, repr=False)
+    """Where signed nonces come from: shared by every client of this process on a key."""
     _client: KrakenRestClient | None = field(default=None, init=False, repr=False)
     _processor: OptimizedBatchProcessor | None = field(default=None, init=False, repr=False)
     _ws_trading: KrakenWsTrading | None = field(default=None, init=False, repr=False)
@@ -102,6 +105,7 @@ class BatchRouterActor(Actor):
     _breaker_states: dict[str, BreakerState] = field(default_factory=dict, init=False, repr=False)
     """The last broadcast state of every scope seen (for health; only two scopes steer)."""
     _claims: BatchClaims | None = field(default=None, init=False, repr=False)
+    _key_lease: ApiKeyLease | None = field(default=None, init=False, repr=False)
     _client_id_store: KeyValueStore | None = field(default=None, init=False, repr=False)
     _breakers: BusBreakerView = field(default_factory=BusBreakerView, init=False, repr=False)
     _market: BusMarketView | None = field(default=None, init=False, repr=False)
@@ -138,10 +142,13 @@ class BatchRouterActor(Actor):
             credentials=self.credentials,
             clock=context.clock,
             on_call=self._on_call,
+            nonces=self.nonces,
         )
         if inherited is not None:
-            # Kraken's trading counters outlive the process that filled them.
+            # Kraken's counters outlive the process that filled them.
             self._client.trading_limiter.inherit(inherited.trading_levels, inherited.written_ns)
+            self._client.rest_limiter.inherit(inherited.call_level, inherited.written_ns)
+            self._client.raise_nonce_floor(inherited.nonce_floor)
         await self._client.open()
         self._tasks.append(asyncio.create_task(self._publish_calls(), name="kraken-calls"))
         registry = await self._load_pairs(self._client)
@@ -216,16 +223,25 @@ class BatchRouterActor(Actor):
             clock=context.clock,
             lease_s=self.config.execution.batch_ack_wait_s,
             trading_levels=self._trading_levels,
+            call_level=self._call_level,
+            nonce_floor=self._nonce_floor,
         )
         try:
             await lease.acquire()
         except ApiKeyInUse as e:
             raise ConfigError(f"kraken credentials: {e}") from None
+        self._key_lease = lease
         self._tasks.append(asyncio.create_task(lease.keep(), name="api-key-lease"))
         return lease.inherited
 
     def _trading_levels(self) -> dict[str, float]:
         return {} if self._client is None else self._client.trading_limiter.levels()
+
+    def _call_level(self) -> float:
+        return 0.0 if self._client is None else self._client.rest_limiter.level()
+
+    def _nonce_floor(self) -> int:
+        return 0 if self._client is None else self._client.nonce_floor()
 
     async def stop(self) -> None:
         await self._stop_unfinished_batches()
@@ -257,6 +273,9 @@ class BatchRouterActor(Actor):
             await self._ws_trading.stop()
         if self._client is not None:
             await self._client.close()
+        if self._key_lease is not None:
+            # After the last Kraken call: a successor starts now, from these counters.
+            await self._key_lease.release()
 
     async def _stop_unfinished_batches(self) -> None:
         """Batches whose handler the stop cancelled still run (shielded): stop them now, so

@@ -94,3 +94,55 @@ async def test_a_successor_learns_the_trading_counters_its_predecessor_wrote() -
     assert successor.inherited.trading_levels == levels
     assert successor.inherited.written_ns <= written
     assert _lease(MemoryKeyValue(), "c").inherited is None  # nobody held the key before
+
+
+async def test_a_successor_learns_the_rest_call_counter_too() -> None:
+    """Kraken's REST call counter belongs to the key as well (lookups, tokens, the dead man's
+    switch): a successor starting from zero is refused ``EAPI:Rate limit exceeded``."""
+    store = MemoryKeyValue()
+    predecessor = ApiKeyLease(
+        store, "the-key", owner="a", clock=time.time_ns, lease_s=LEASE_S, call_level=lambda: 13.5
+    )
+    await predecessor.acquire()
+    await asyncio.sleep(LEASE_S * 1.1)  # it died: its lease ran out
+
+    successor = _lease(store, "b")
+    await successor.acquire()
+
+    assert successor.inherited is not None
+    assert successor.inherited.call_level == 13.5
+
+
+async def test_a_released_key_is_taken_over_at_once_with_the_counters_as_they_ended() -> None:
+    """A graceful stop hands the key over: no waiting out the lease, and the counters written
+    after the process's last Kraken call, not at its last renewal."""
+    store = MemoryKeyValue()
+    levels = {"XBTUSD": 1.0}
+    calls = [2.0]
+    predecessor = ApiKeyLease(
+        store, "the-key", owner="a", clock=time.time_ns, lease_s=60.0,
+        trading_levels=lambda: levels, call_level=lambda: calls[0],
+    )  # fmt: skip
+    await predecessor.acquire()
+    levels, calls = {"XBTUSD": 30.0}, [14.0]  # its last calls, after the last renewal
+    await predecessor.release()
+
+    successor = ApiKeyLease(store, "the-key", owner="b", clock=time.time_ns, lease_s=60.0)
+    await asyncio.wait_for(successor.acquire(), 5)  # a held lease would be waited out: 60 s
+
+    assert successor.inherited is not None
+    assert successor.inherited.trading_levels == {"XBTUSD": 30.0}
+    assert successor.inherited.call_level == 14.0
+
+
+async def test_a_release_does_not_undo_a_takeover() -> None:
+    """Released late (its lease ran out and another process took the key): nothing is written."""
+    store = MemoryKeyValue()
+    old = _lease(store, "a")
+    await old.acquire()
+    await asyncio.sleep(LEASE_S * 1.1)
+    new = _lease(store, "b")
+    await new.acquire()
+    await old.release()
+    with pytest.raises(ApiKeyInUse, match="in use by b"):
+        await ApiKeyLease(store, "the-key", owner="c", clock=time.time_ns, lease_s=0.05).acquire()

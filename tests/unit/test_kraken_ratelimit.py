@@ -237,3 +237,33 @@ def test_inherited_levels_decay_from_when_they_were_reported_and_never_lower_a_c
     assert limiter.level("SOLUSD") == pytest.approx(56.0)  # never above the cap
     clock.advance(60)
     assert limiter.levels() == {}
+
+
+def test_rest_calls_queued_behind_the_send_lock_are_counted_as_kraken_counts_them() -> None:
+    """A private call is charged when it acquires its place on the REST counter, then may wait
+    for the key's send lock (a slow ``AddOrder`` ahead of it) before it leaves; Kraken counts it
+    on arrival. Paced to the cap by its own count, the client is refused unless it takes back
+    the decay of that wait once the answer is in."""
+    clock = fresh_clock()
+    client = RestCallLimiter(KrakenTier.STARTER, clock)
+    venue = RestCallLimiter(KrakenTier.STARTER, clock)
+    refused = 0
+    for n in range(60):
+        while (wait := client.try_acquire("CancelAllOrdersAfter")) > 0:
+            clock.advance(wait)
+        charged_ns = clock()
+        clock.advance(0.3 if n % 10 == 0 else 0.004)  # at times behind the send lock
+        if venue.try_acquire("CancelAllOrdersAfter") > 0:
+            refused += 1
+        clock.advance(0.001)  # the answer back
+        client.counted_by_now("CancelAllOrdersAfter", charged_ns)
+    assert refused == 0
+
+
+def test_an_inherited_rest_call_level_decays_from_when_it_was_reported() -> None:
+    clock = ManualClock(start_ns=1_000 * S)
+    limiter = RestCallLimiter(KrakenTier.STARTER, clock)  # cap 15, decays 0.33/s
+    limiter.inherit(14.0, at_ns=997 * S)
+    assert limiter.level() == pytest.approx(13.01)
+    assert limiter.try_acquire("OpenOrders") == 0.0
+    assert limiter.try_acquire("OpenOrders") > 0  # Kraken's counter is as full
