@@ -72,6 +72,7 @@ _log = logging.getLogger(__name__)
 
 _NS = 1_000_000_000
 _CALL_QUEUE_SIZE = 10_000
+_CALL_REPORTS_PER_PUBLISH = 100
 PAIRS_RETRY_MAX_S = 10.0
 """Longest pause between ``AssetPairs`` attempts at start."""
 STATE_REFRESH_S = 5.0
@@ -355,21 +356,28 @@ class BatchRouterActor(Actor):
         self._calls.put_nowait(event)
 
     async def _publish_calls(self) -> None:
+        """Every queued report in one pipelined publish (a chunked batch reports its calls
+        together, while its outcome events are being published)."""
         subjects = self.context.subjects
         while True:
-            event = await self._calls.get()
-            try:
+            events = [await self._calls.get()]
+            while len(events) < _CALL_REPORTS_PER_PUBLISH and not self._calls.empty():
+                events.append(self._calls.get_nowait())
+            messages = []
+            for event in events:
                 self._call_seq += 1
                 outcome = "succeeded" if isinstance(event, KrakenCallSucceeded) else "failed"
-                await self.context.publish_durable(
-                    subjects.kraken_call(outcome),
-                    event,
-                    msg_id=f"{self._call_id_prefix}:{self._call_seq}",
+                msg_id = f"{self._call_id_prefix}:{self._call_seq}"
+                messages.append((subjects.kraken_call(outcome), event, msg_id))
+            try:
+                await self.context.publish_durable_many(messages)
+            except Exception:  # the bus is down: the call reports are lost, the calls are not
+                _log.exception(
+                    "kraken_call.publish_failed endpoints=%s", [e.endpoint for e in events]
                 )
-            except Exception:  # the bus is down: the call report is lost, the call is not
-                _log.exception("kraken_call.publish_failed endpoint=%s", event.endpoint)
             finally:
-                self._calls.task_done()
+                for _ in events:
+                    self._calls.task_done()
 
     # -- subscriptions and handlers --------------------------------------------------------
 
