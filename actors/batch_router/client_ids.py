@@ -8,7 +8,6 @@ Kraken's UUID forms (which are longer than 18 characters).
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 from collections.abc import Sequence
@@ -25,6 +24,10 @@ __all__ = [
 MAX_CL_ORD_ID_LENGTH = 18
 _PREFIX = "g"
 _HASH_CHARS = MAX_CL_ORD_ID_LENGTH - len(_PREFIX)
+_HASH_BITS = 5 * _HASH_CHARS
+_DIGEST_BYTES = 16
+_BASE32 = "abcdefghijklmnopqrstuvwxyz234567"
+_SHIFTS = tuple(range(_HASH_BITS - 5, -1, -5))
 _PRINTABLE = re.compile(r"^[\x21-\x7e]+$")
 
 
@@ -33,9 +36,11 @@ def derive_cl_ord_id(batch_id: str, index: int, run_id: str = "") -> str:
     give the same id. A new run of the same batch id (a new ``run_id``) gets new ids, so an old
     run's orders can never be mistaken for this one's."""
     key = f"{batch_id}\x00{index}" if not run_id else f"{batch_id}\x00{index}\x00{run_id}"
-    digest = hashlib.blake2b(key.encode(), digest_size=16).digest()
-    encoded = base64.b32encode(digest).decode("ascii").lower()
-    return _PREFIX + encoded[:_HASH_CHARS]
+    digest = hashlib.blake2b(key.encode(), digest_size=_DIGEST_BYTES).digest()
+    # The first characters of the digest's base32 text (RFC 4648), without encoding all of
+    # it: base64.b32encode is pure Python, ~10 us an id, 50 of them before a batch's first send.
+    bits = int.from_bytes(digest, "big") >> (8 * _DIGEST_BYTES - _HASH_BITS)
+    return _PREFIX + "".join([_BASE32[(bits >> shift) & 31] for shift in _SHIFTS])
 
 
 def is_valid_cl_ord_id(value: str) -> bool:
