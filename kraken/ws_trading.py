@@ -457,7 +457,8 @@ class KrakenWsTrading:
     ) -> WsReply:
         started = self._monotonic_ns()
         try:
-            await asyncio.wait_for(self._connected.wait(), self._request_timeout_s)
+            if not self._connected.is_set():  # wait_for spawns a task: not when connected
+                await asyncio.wait_for(self._connected.wait(), self._request_timeout_s)
             token = await self._current_token()
         except (TimeoutError, _TokenUnavailable) as e:
             return WsReply(
