@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from kraken.sim.clock import Clock
 from kraken.sim.errors import INSUFFICIENT_FUNDS, POST_ONLY_ORDER, SimError
 from kraken.sim.faults import FaultInjector
 from kraken.sim.fees import fee_rate, usd_value
+from kraken.sim.ids import ID_ALPHABET, draw_id_chars
 from kraken.sim.matching import UNFILLED_IOC, Matcher
 from kraken.sim.orders import OrderIntent, SimOrder
 from kraken.sim.pairs import PAIR_STATUSES, PAIRS, PairSpec, find_pair
@@ -57,7 +57,6 @@ _OPEN_ORDER_LIMITS = {KrakenTier.STARTER: 60, KrakenTier.INTERMEDIATE: 80, Krake
 DEAD_MAN_SWITCH_REASON = "Dead man's switch"
 # Kraken's reason on an order the engine cancels for lack of funds (e.g. a triggered stop).
 INSUFFICIENT_FUNDS_REASON = "Insufficient funds"
-_ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class MarketFeed(Protocol):
@@ -381,13 +380,13 @@ class SimExchange:
         """
         if prefix == "O":
             while True:
-                chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
+                chars = draw_id_chars(self._ids, 16)
                 txid = f"O{chars[:5]}-{chars[5:10]}-{chars[10:]}"
                 if txid not in self.orders:
                     return txid
         while True:
             number = self._record_ids.getrandbits(83)
-            chars = "".join(_ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
+            chars = "".join(ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
             record_id = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
             if record_id not in self._issued_ids:
                 self._issued_ids.add(record_id)
