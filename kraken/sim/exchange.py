@@ -469,26 +469,33 @@ class SimExchange:
         )
         self.orders[order.txid] = order
         self._open[order.txid] = order
-        self._trade_now(account, order, crosses=crosses)
+        self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
         return order
 
-    def _trade_now(self, account: Account, order: SimOrder, *, crosses: bool) -> None:
-        """Take what crosses as a taker; then rest, or cancel a market/IOC remainder."""
+    def _trade_now(
+        self, account: Account, order: SimOrder, *, crosses: bool, taker_fee: Decimal
+    ) -> None:
+        """Take what crosses as a taker; then rest, or cancel a market/IOC remainder.
+
+        ``taker_fee``: the account's taker fee now (the caller has it; a trade here may move
+        the account to another tier, so the hold asks again after one).
+        """
         spec = order.pair
         limit = order.limit_price
         traded = False
         if crosses and self.trades_allowed(spec):
-            taker_fee = self.fee_rate(account, maker=False)
             traded = bool(
                 self.matcher.take(account, order, self.books[spec.pair_id], limit, taker_fee)
             )
+            if traded:
+                taker_fee = self.fee_rate(account, maker=False)
         if self.matcher.remaining(order) <= 0:
             self.close_order(order, "closed", None)
         elif limit is None or order.intent.timeinforce == "IOC":
             # A market order the book could not fill, or an IOC limit's remainder.
             self.close_order(order, "canceled", UNFILLED_IOC if limit is not None else None)
         else:
-            order.hold = Matcher.hold_for(order, limit, self.fee_rate(account, maker=False))
+            order.hold = Matcher.hold_for(order, limit, taker_fee)
         if traded:
             self._publish_book(spec)
 
@@ -562,7 +569,8 @@ class SimExchange:
             if need > self._available(account, spec.quote, besides=order):
                 self.close_order(order, "canceled", INSUFFICIENT_FUNDS_REASON)
                 return
-        self._trade_now(account, order, crosses=book.crossing(intent.side, limit))
+        crosses = book.crossing(intent.side, limit)
+        self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
 
     def close_order(self, order: SimOrder, status: str, reason: str | None) -> None:
         order.status = status
@@ -614,7 +622,8 @@ class SimExchange:
         order.hold = hold
         if not order.waiting_for_trigger:
             book = self.books[intent.pair.pair_id]
-            self._trade_now(account, order, crosses=book.crossing(intent.side, order.limit_price))
+            crosses = book.crossing(intent.side, order.limit_price)
+            self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
 
     def replace_order(self, order: SimOrder, intent: OrderIntent) -> SimOrder:
         """EditOrder: cancel ``order`` and place ``intent``; on a refusal the original stays."""
