@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from kraken.sim.orders import SimOrder
@@ -36,6 +37,8 @@ def order_status(order: SimOrder) -> str:
 
 
 def _num(value: Decimal, places: int) -> float:
+    if not value:  # a new order's fills and costs: no rounding to do (the sign is kept)
+        return float(value)
     return float(round(value, places))
 
 
@@ -78,10 +81,7 @@ class _Seen:
 
 
 _FINAL_EXEC_TYPES = {"closed": "filled", "canceled": "canceled", "expired": "expired"}
-
-
-def _placement(order: SimOrder) -> int:
-    return order.placed_seq
+_placement = attrgetter("placed_seq")
 
 
 class ExecutionTracker:
@@ -111,6 +111,13 @@ class ExecutionTracker:
         updates: list[dict[str, Any]] = []
         for order in sorted(candidates.values(), key=_placement):
             seen = self._seen.get(order.txid)
+            if (
+                seen is not None
+                and seen.intent is order.intent
+                and seen.vol_exec == order.vol_exec
+                and seen.status == order.status
+            ):
+                continue  # unchanged (most open orders, most of the time)
             if seen is None:
                 updates.append(execution_entry(order, "new", now_ns))
                 seen = _Seen("open", Decimal(0), order.intent)
