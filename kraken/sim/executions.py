@@ -1,7 +1,7 @@
 """The private ``executions`` channel: order status and fills of one account, as WS v2 entries.
 
 :class:`ExecutionTracker` diffs each order's state (status, executed volume, amendments)
-against what it last reported, after every WS trading request and every market tick; REST-placed
+against what it last reported, after WS trading requests and every market tick; REST-placed
 orders therefore show up too, at the next tick. Only orders that can have changed are looked at:
 the open ones, and those closed since the last diff (the engine reports every close), so a diff
 costs the same after a million orders as after ten.
