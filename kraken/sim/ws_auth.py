@@ -44,9 +44,6 @@ from kraken.sim.trading import (
     add_order as rest_add_order,
 )
 from kraken.sim.trading import (
-    add_order_batch as rest_add_order_batch,
-)
-from kraken.sim.trading import (
     cancel_all as rest_cancel_all,
 )
 from kraken.sim.trading import (
@@ -55,6 +52,7 @@ from kraken.sim.trading import (
 from kraken.sim.trading import (
     cancel_order as rest_cancel_order,
 )
+from kraken.sim.trading import place_order_batch
 from kraken.sim.wire import compact_json, rfc3339_micros
 from kraken.sim.ws_tokens import INVALID_TOKEN
 from kraken.sim.ws_trading_params import rest_order_params
@@ -470,13 +468,14 @@ def _batch_add(exchange: SimExchange, account: Account, params: Mapping[str, Any
     for name in ("deadline", "validate"):
         if params.get(name) is not None:
             body[name] = params[name]
-    answer = rest_add_order_batch(exchange, account, body)
+    _, placed = place_order_batch(exchange, account, body)  # no ``descr``: WS answers have none
     entries: list[Reply] = []
-    for order, row in zip(orders, answer["orders"], strict=True):
-        if "error" in row:
-            entry = {**_ids(None, order.get("cl_ord_id")), "success": False, "error": row["error"]}
+    for index, order in enumerate(orders):
+        outcome = None if placed is None else placed[index]
+        if isinstance(outcome, SimError):
+            entry = {**_ids(None, order.get("cl_ord_id")), "success": False, "error": outcome.error}
         else:
-            entry = _ids(row.get("txid"), order.get("cl_ord_id"))
+            entry = _ids(None if outcome is None else outcome.txid, order.get("cl_ord_id"))
         entries.append(entry)
     return [{"result": entries, "success": True}]
 
