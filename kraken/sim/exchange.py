@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import string
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -22,6 +21,7 @@ from kraken.sim.clock import Clock
 from kraken.sim.errors import INSUFFICIENT_FUNDS, POST_ONLY_ORDER, SimError
 from kraken.sim.faults import FaultInjector
 from kraken.sim.fees import fee_rate, usd_value
+from kraken.sim.ids import ID_ALPHABET, draw_id_chars
 from kraken.sim.matching import UNFILLED_IOC, Matcher
 from kraken.sim.orders import OrderIntent, SimOrder
 from kraken.sim.pairs import PAIR_STATUSES, PAIRS, PairSpec, find_pair
@@ -57,7 +57,6 @@ _OPEN_ORDER_LIMITS = {KrakenTier.STARTER: 60, KrakenTier.INTERMEDIATE: 80, Krake
 DEAD_MAN_SWITCH_REASON = "Dead man's switch"
 # Kraken's reason on an order the engine cancels for lack of funds (e.g. a triggered stop).
 INSUFFICIENT_FUNDS_REASON = "Insufficient funds"
-_ID_ALPHABET = string.ascii_uppercase + string.digits
 
 
 class MarketFeed(Protocol):
@@ -381,13 +380,13 @@ class SimExchange:
         """
         if prefix == "O":
             while True:
-                chars = "".join(self._ids.choice(_ID_ALPHABET) for _ in range(16))
+                chars = draw_id_chars(self._ids, 16)
                 txid = f"O{chars[:5]}-{chars[5:10]}-{chars[10:]}"
                 if txid not in self.orders:
                     return txid
         while True:
             number = self._record_ids.getrandbits(83)
-            chars = "".join(_ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
+            chars = "".join(ID_ALPHABET[(number >> (5 * i)) % 36] for i in range(16))
             record_id = f"{prefix}{chars[:5]}-{chars[5:10]}-{chars[10:]}"
             if record_id not in self._issued_ids:
                 self._issued_ids.add(record_id)
@@ -470,26 +469,33 @@ class SimExchange:
         )
         self.orders[order.txid] = order
         self._open[order.txid] = order
-        self._trade_now(account, order, crosses=crosses)
+        self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
         return order
 
-    def _trade_now(self, account: Account, order: SimOrder, *, crosses: bool) -> None:
-        """Take what crosses as a taker; then rest, or cancel a market/IOC remainder."""
+    def _trade_now(
+        self, account: Account, order: SimOrder, *, crosses: bool, taker_fee: Decimal
+    ) -> None:
+        """Take what crosses as a taker; then rest, or cancel a market/IOC remainder.
+
+        ``taker_fee``: the account's taker fee now (the caller has it; a trade here may move
+        the account to another tier, so the hold asks again after one).
+        """
         spec = order.pair
         limit = order.limit_price
         traded = False
         if crosses and self.trades_allowed(spec):
-            taker_fee = self.fee_rate(account, maker=False)
             traded = bool(
                 self.matcher.take(account, order, self.books[spec.pair_id], limit, taker_fee)
             )
+            if traded:
+                taker_fee = self.fee_rate(account, maker=False)
         if self.matcher.remaining(order) <= 0:
             self.close_order(order, "closed", None)
         elif limit is None or order.intent.timeinforce == "IOC":
             # A market order the book could not fill, or an IOC limit's remainder.
             self.close_order(order, "canceled", UNFILLED_IOC if limit is not None else None)
         else:
-            order.hold = Matcher.hold_for(order, limit, self.fee_rate(account, maker=False))
+            order.hold = Matcher.hold_for(order, limit, taker_fee)
         if traded:
             self._publish_book(spec)
 
@@ -563,7 +569,8 @@ class SimExchange:
             if need > self._available(account, spec.quote, besides=order):
                 self.close_order(order, "canceled", INSUFFICIENT_FUNDS_REASON)
                 return
-        self._trade_now(account, order, crosses=book.crossing(intent.side, limit))
+        crosses = book.crossing(intent.side, limit)
+        self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
 
     def close_order(self, order: SimOrder, status: str, reason: str | None) -> None:
         order.status = status
@@ -615,7 +622,8 @@ class SimExchange:
         order.hold = hold
         if not order.waiting_for_trigger:
             book = self.books[intent.pair.pair_id]
-            self._trade_now(account, order, crosses=book.crossing(intent.side, order.limit_price))
+            crosses = book.crossing(intent.side, order.limit_price)
+            self._trade_now(account, order, crosses=crosses, taker_fee=taker_fee)
 
     def replace_order(self, order: SimOrder, intent: OrderIntent) -> SimOrder:
         """EditOrder: cancel ``order`` and place ``intent``; on a refusal the original stays."""

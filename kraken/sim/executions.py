@@ -1,7 +1,7 @@
 """The private ``executions`` channel: order status and fills of one account, as WS v2 entries.
 
 :class:`ExecutionTracker` diffs each order's state (status, executed volume, amendments)
-against what it last reported, after every WS trading request and every market tick; REST-placed
+against what it last reported, after WS trading requests and every market tick; REST-placed
 orders therefore show up too, at the next tick. Only orders that can have changed are looked at:
 the open ones, and those closed since the last diff (the engine reports every close), so a diff
 costs the same after a million orders as after ten.
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 from typing import Any
 
 from kraken.sim.orders import SimOrder
@@ -36,6 +37,8 @@ def order_status(order: SimOrder) -> str:
 
 
 def _num(value: Decimal, places: int) -> float:
+    if not value:  # a new order's fills and costs: no rounding to do (the sign is kept)
+        return float(value)
     return float(round(value, places))
 
 
@@ -78,10 +81,7 @@ class _Seen:
 
 
 _FINAL_EXEC_TYPES = {"closed": "filled", "canceled": "canceled", "expired": "expired"}
-
-
-def _placement(order: SimOrder) -> int:
-    return order.placed_seq
+_placement = attrgetter("placed_seq")
 
 
 class ExecutionTracker:
@@ -111,6 +111,13 @@ class ExecutionTracker:
         updates: list[dict[str, Any]] = []
         for order in sorted(candidates.values(), key=_placement):
             seen = self._seen.get(order.txid)
+            if (
+                seen is not None
+                and seen.intent is order.intent
+                and seen.vol_exec == order.vol_exec
+                and seen.status == order.status
+            ):
+                continue  # unchanged (most open orders, most of the time)
             if seen is None:
                 updates.append(execution_entry(order, "new", now_ns))
                 seen = _Seen("open", Decimal(0), order.intent)

@@ -7,7 +7,9 @@ XBT-quoted trade at XBTUSD's last price at the time of the trade.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
+from dataclasses import dataclass
 from decimal import Decimal
 
 from kraken.sim.pairs import MAKER_FEES, TAKER_FEES, PairSpec
@@ -43,15 +45,44 @@ class RollingVolume:
         return self._totals[account] if trades else Decimal(0)
 
 
+@dataclass(frozen=True, slots=True)
+class _FeeTable:
+    """One ``fees``/``fees_maker`` table as Decimals, parsed once (every placement asks)."""
+
+    thresholds: tuple[Decimal, ...]
+    percents: tuple[Decimal, ...]
+    rates: tuple[Decimal, ...]
+
+    @classmethod
+    def of(cls, table: tuple[tuple[int, float], ...]) -> _FeeTable:
+        thresholds = tuple(Decimal(threshold) for threshold, _ in table)
+        if list(thresholds) != sorted(set(thresholds)):
+            raise ValueError("fee tiers must be in increasing volume order")
+        percents = tuple(Decimal(str(percent)) for _, percent in table)
+        return cls(thresholds, percents, tuple(percent / 100 for percent in percents))
+
+    def index(self, volume_usd: Decimal) -> int:
+        """The highest tier whose threshold the volume reaches."""
+        index = bisect_right(self.thresholds, volume_usd) - 1
+        if index < 0:
+            raise ValueError(f"no fee tier for a 30-day volume of {volume_usd}")
+        return index
+
+
+_TAKER_TABLE = _FeeTable.of(TAKER_FEES)
+_MAKER_TABLE = _FeeTable.of(MAKER_FEES)
+
+
 def fee_tier(volume_usd: Decimal, *, maker: bool) -> tuple[Decimal, Decimal, Decimal | None]:
     """``(percent, tier_volume, next_tier_volume)`` for this 30-day volume."""
-    table = MAKER_FEES if maker else TAKER_FEES
-    index = max(i for i, (threshold, _) in enumerate(table) if volume_usd >= threshold)
-    threshold, percent = table[index]
-    following = Decimal(table[index + 1][0]) if index + 1 < len(table) else None
-    return Decimal(str(percent)), Decimal(threshold), following
+    table = _MAKER_TABLE if maker else _TAKER_TABLE
+    index = table.index(volume_usd)
+    thresholds = table.thresholds
+    following = thresholds[index + 1] if index + 1 < len(thresholds) else None
+    return table.percents[index], thresholds[index], following
 
 
 def fee_rate(volume_usd: Decimal, *, maker: bool) -> Decimal:
     """The fee as a fraction of cost (0.4 % -> 0.004)."""
-    return fee_tier(volume_usd, maker=maker)[0] / 100
+    table = _MAKER_TABLE if maker else _TAKER_TABLE
+    return table.rates[table.index(volume_usd)]

@@ -51,6 +51,8 @@ _INT32_MAX = 2**31 - 1
 
 def text_param(value: Any) -> str | None:
     """A request parameter as text, whether it came form-encoded or as a JSON scalar."""
+    if type(value) is str:  # most parameters, most of the time: ``str(value)`` is ``value``
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -67,10 +69,11 @@ def parse_flag(value: Any) -> bool:
 
 def _decimal(value: Any, field_name: str) -> Decimal:
     text = text_param(value)
-    if text is None or text.strip() == "":
+    stripped = None if text is None else text.strip()
+    if not stripped:
         raise SimError(invalid_arguments(field_name))
     try:
-        parsed = Decimal(text.strip())
+        parsed = Decimal(stripped)
     except InvalidOperation:
         raise SimError(invalid_arguments(field_name)) from None
     if not parsed.is_finite() or parsed <= 0:
@@ -133,7 +136,7 @@ def _parse_cl_ord_id(value: Any) -> str | None:
     text = text_param(value)
     if text is None:
         return None
-    if _UUID.match(text) or _FREE_TEXT_CL_ORD_ID.match(text):
+    if _FREE_TEXT_CL_ORD_ID.match(text) or _UUID.match(text):
         return text
     raise SimError(invalid_arguments("cl_ord_id"))
 
@@ -253,9 +256,8 @@ def parse_order(
         displayvol = _decimal(params.get("displayvol"), "displayvol")
         if displayvol > volume or displayvol < volume * _ICEBERG_MIN_DISPLAY_FRACTION:
             raise SimError(invalid_arguments("displayvol"))
-    oflags = tuple(
-        flag for flag in (text_param(params.get("oflags")) or "").split(",") if flag.strip()
-    )
+    flags_text = text_param(params.get("oflags"))
+    oflags = tuple(flag for flag in flags_text.split(",") if flag.strip()) if flags_text else ()
     if any(flag not in _SUPPORTED_FLAGS for flag in oflags) or (
         "post" in oflags and ordertype not in _LIMIT_PRICED
     ):

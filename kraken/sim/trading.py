@@ -27,7 +27,7 @@ from kraken.sim.records import RECORD_METHODS
 from kraken.sim.wire import NANOS_PER_SECOND, format_decimal, rfc3339_seconds
 from kraken.sim.ws_tokens import TOKEN_LIFETIME_S
 
-__all__ = ["PRIVATE_METHODS", "PrivateMethod"]
+__all__ = ["PRIVATE_METHODS", "PrivateMethod", "place_order_batch"]
 
 PrivateMethod = Callable[[SimExchange, Account, Mapping[str, Any]], Any]
 
@@ -133,7 +133,11 @@ def _batch_items(params: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return orders
 
 
-def add_order_batch(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
+def place_order_batch(
+    exchange: SimExchange, account: Account, params: Mapping[str, Any]
+) -> tuple[list[OrderIntent], list[SimOrder | SimError] | None]:
+    """AddOrderBatch's checks and placements: the parsed orders, and each one's placed order or
+    per-order rejection (None for ``validate``). Whole-batch problems raise ``SimError``."""
     spec = _pair(params)
     items = _batch_items(params)
     validate = parse_flag(params.get("validate"))
@@ -148,16 +152,27 @@ def add_order_batch(exchange: SimExchange, account: Account, params: Mapping[str
         _check_mode(exchange, intent)
     _check_room(exchange, account, intents)
     if validate:
-        return {"orders": [{"descr": {"order": intent.describe()}} for intent in intents]}
+        return intents, None
     _check_deadline(exchange, deadline)
-    results: list[dict[str, Any]] = []
+    placed: list[SimOrder | SimError] = []
     for intent in intents:
         try:
-            order = exchange.place(account, intent)
+            placed.append(exchange.place(account, intent))
         except SimError as e:
-            results.append({"error": e.error})
+            placed.append(e)
+    return intents, placed
+
+
+def add_order_batch(exchange: SimExchange, account: Account, params: Mapping[str, Any]) -> Any:
+    intents, placed = place_order_batch(exchange, account, params)
+    if placed is None:
+        return {"orders": [{"descr": {"order": intent.describe()}} for intent in intents]}
+    results: list[dict[str, Any]] = []
+    for intent, outcome in zip(intents, placed, strict=True):
+        if isinstance(outcome, SimError):
+            results.append({"error": outcome.error})
         else:
-            results.append({"txid": order.txid, "descr": {"order": intent.describe()}})
+            results.append({"txid": outcome.txid, "descr": {"order": intent.describe()}})
     return {"orders": results}
 
 

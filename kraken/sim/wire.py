@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import lru_cache
 from typing import Any
 
 from aiohttp import web
@@ -38,11 +39,16 @@ def rfc3339_seconds(ns: int) -> str:
     return _utc(ns).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@lru_cache(maxsize=16)
+def _rfc3339_second(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
+
+
 def rfc3339_micros(ns: int) -> str:
     """``2023-09-25T09:04:31.742648Z`` as in WS v2 ``time_in``/``time_out``/``timestamp``."""
     seconds, rest = divmod(ns, NANOS_PER_SECOND)
-    base = datetime.fromtimestamp(seconds, tz=UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{base}.{rest // 1000:06d}Z"
+    # Every WS reply and execution entry carries one: format each second once.
+    return f"{_rfc3339_second(seconds)}.{rest // 1000:06d}Z"
 
 
 def rfc1123(ns: int) -> str:

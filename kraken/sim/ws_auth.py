@@ -13,6 +13,10 @@ then drops the connection (``drop``, ``http_502``) or never answers (``timeout``
 ``late_landing`` hands the request to the engine ``hold_s`` late (``drop``: the socket closes at
 once). Requests are
 counted as ``ws:<method>`` in ``request_counts()``.
+
+A trading request's answer is queued as soon as it is traded; the account's ``executions``
+update follows in the next loop turn, one diff for every request traded in that turn (Kraken
+promises no order between the two, and answers should not wait for the diffs).
 """
 
 from __future__ import annotations
@@ -40,9 +44,6 @@ from kraken.sim.trading import (
     add_order as rest_add_order,
 )
 from kraken.sim.trading import (
-    add_order_batch as rest_add_order_batch,
-)
-from kraken.sim.trading import (
     cancel_all as rest_cancel_all,
 )
 from kraken.sim.trading import (
@@ -51,6 +52,7 @@ from kraken.sim.trading import (
 from kraken.sim.trading import (
     cancel_order as rest_cancel_order,
 )
+from kraken.sim.trading import place_order_batch
 from kraken.sim.wire import compact_json, rfc3339_micros
 from kraken.sim.ws_tokens import INVALID_TOKEN
 from kraken.sim.ws_trading_params import rest_order_params
@@ -90,6 +92,8 @@ class WsAuthHub:
         self._heartbeat_interval_s = heartbeat_interval_s
         self._connections: set[_Connection] = set()
         self._trackers: dict[str, ExecutionTracker] = {}
+        self._diffs_due: set[str] = set()
+        """Accounts whose ``executions`` diff is scheduled for the next loop turn."""
         self._held: set[asyncio.Task[None]] = set()
         """Late-landing requests on their way to the engine (they outlive their socket)."""
         exchange.feeds.append(self)
@@ -136,6 +140,17 @@ class WsAuthHub:
         for connection in self._connections:
             if connection.executions_account == key:
                 connection.outbox.put_nowait(message)
+
+    def _publish_changes_soon(self, key: str) -> None:
+        """Diff the account's orders once this loop turn's work is done: the trading replies
+        leave first, and requests traded in the same turn share one diff and one message."""
+        if key in self._trackers and key not in self._diffs_due:
+            self._diffs_due.add(key)
+            asyncio.get_running_loop().call_soon(self._publish_due_changes, key)
+
+    def _publish_due_changes(self, key: str) -> None:
+        self._diffs_due.discard(key)
+        self._publish_changes(key)
 
     def _subscribe_executions(
         self, connection: _Connection, params: Mapping[str, Any], head: Reply, key: str
@@ -307,12 +322,11 @@ class WsAuthHub:
             except SimError as e:
                 replies = [{**head, "error": e.error, "success": False}]
         if account is not None:
-            self._publish_changes(account.key)
+            self._publish_changes_soon(account.key)
         lost = faults.lost_response(endpoint) if outage is None else None
         if lost is not None:
-            if lost.mode == "timeout":
-                return  # processed, never answered
-            self._drop(connection, abrupt=True)
+            if lost.mode != "timeout":  # timeout: processed, never answered
+                self._drop(connection, abrupt=True)
             return
         if connection.socket.closed:
             return
@@ -454,13 +468,14 @@ def _batch_add(exchange: SimExchange, account: Account, params: Mapping[str, Any
     for name in ("deadline", "validate"):
         if params.get(name) is not None:
             body[name] = params[name]
-    answer = rest_add_order_batch(exchange, account, body)
+    _, placed = place_order_batch(exchange, account, body)  # no ``descr``: WS answers have none
     entries: list[Reply] = []
-    for order, row in zip(orders, answer["orders"], strict=True):
-        if "error" in row:
-            entry = {**_ids(None, order.get("cl_ord_id")), "success": False, "error": row["error"]}
+    for index, order in enumerate(orders):
+        outcome = None if placed is None else placed[index]
+        if isinstance(outcome, SimError):
+            entry = {**_ids(None, order.get("cl_ord_id")), "success": False, "error": outcome.error}
         else:
-            entry = _ids(row.get("txid"), order.get("cl_ord_id"))
+            entry = _ids(None if outcome is None else outcome.txid, order.get("cl_ord_id"))
         entries.append(entry)
     return [{"result": entries, "success": True}]
 

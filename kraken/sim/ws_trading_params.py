@@ -39,6 +39,14 @@ _ORDER_FIELDS = frozenset(
     }
 )
 UNSUPPORTED_FIELD = "Unsupported field"
+# Optional WS fields passed on as text under their REST names.
+_PASSED_AS_TEXT = (
+    ("display_qty", "displayvol"),
+    ("cl_ord_id", "cl_ord_id"),
+    ("order_userref", "userref"),
+    ("deadline", "deadline"),
+    ("validate", "validate"),
+)
 
 
 def unsupported_field(name: str) -> str:
@@ -47,6 +55,8 @@ def unsupported_field(name: str) -> str:
 
 
 def _text(value: Any) -> str | None:
+    if type(value) is str:
+        return value
     if value is None:
         return None
     if isinstance(value, bool):
@@ -71,36 +81,34 @@ def rest_order_params(order: Mapping[str, Any]) -> dict[str, Any]:
     for name in order:
         if name not in _ORDER_FIELDS:
             raise SimError(unsupported_field(name))
-    ordertype = _text(order.get("order_type"))
+    get = order.get  # one lookup per field: every WS order passes through here
+    ordertype = _text(get("order_type"))
     params: dict[str, Any] = {
-        "type": _text(order.get("side")),
+        "type": _text(get("side")),
         "ordertype": ordertype,
-        "volume": _text(order.get("order_qty")),
+        "volume": _text(get("order_qty")),
     }
-    triggers = order.get("triggers")
+    limit_price = get("limit_price")
     if ordertype in TRIGGER_TYPES:
+        triggers = get("triggers")
         if not isinstance(triggers, dict):
             raise SimError(invalid_arguments("triggers"))
         params["price"] = _text(triggers.get("price"))
         params["trigger"] = _text(triggers.get("reference")) or "last"
-        if order.get("limit_price") is not None:
-            params["price2"] = _text(order.get("limit_price"))
-    elif order.get("limit_price") is not None:
-        params["price"] = _text(order.get("limit_price"))
-    if order.get("time_in_force") is not None:
-        params["timeinforce"] = (_text(order.get("time_in_force")) or "").upper()
-    if order.get("post_only") is True:
+        if limit_price is not None:
+            params["price2"] = _text(limit_price)
+    elif limit_price is not None:
+        params["price"] = _text(limit_price)
+    time_in_force = get("time_in_force")
+    if time_in_force is not None:
+        params["timeinforce"] = (_text(time_in_force) or "").upper()
+    if get("post_only") is True:
         params["oflags"] = "post"
-    if order.get("display_qty") is not None:
-        params["displayvol"] = _text(order.get("display_qty"))
-    if order.get("cl_ord_id") is not None:
-        params["cl_ord_id"] = _text(order.get("cl_ord_id"))
-    if order.get("order_userref") is not None:
-        params["userref"] = _text(order.get("order_userref"))
-    if order.get("expire_time") is not None:
-        params["expiretm"] = _unix_seconds(order.get("expire_time"), "expire_time")
-    if order.get("deadline") is not None:
-        params["deadline"] = _text(order.get("deadline"))
-    if order.get("validate") is not None:
-        params["validate"] = _text(order.get("validate"))
+    expire_time = get("expire_time")
+    if expire_time is not None:
+        params["expiretm"] = _unix_seconds(expire_time, "expire_time")
+    for wire_name, rest_name in _PASSED_AS_TEXT:
+        value = get(wire_name)
+        if value is not None:
+            params[rest_name] = _text(value)
     return {key: value for key, value in params.items() if value is not None}

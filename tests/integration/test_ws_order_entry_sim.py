@@ -302,3 +302,37 @@ async def test_a_placement_paced_by_the_rate_limit_gets_its_deadline_when_sent(
     assert deadline.sent_ns is not None
     assert deadline.sent_ns >= planned_ns + int((sum(waited) + 2.0) * 1_000_000_000)
     assert _ledger(sim, "paced-1") == ["closed"]
+
+
+async def test_the_answer_leaves_before_the_executions_update_of_its_orders(
+    sim: RunningSim,
+) -> None:
+    """Kraken promises no order between a request's answer and its ``executions`` update; the
+    simulator answers first (the update is diffed after the loop turn's trading is done)."""
+    token = sim.exchange.ws_tokens.issue(DEFAULT_API_KEY)
+    subscribe = {"method": "subscribe", "params": {"channel": "executions", "token": token}}
+    orders = [
+        {"order_type": "limit", "side": "buy", "order_qty": 0.01, "limit_price": 90000.0,
+         "cl_ord_id": f"first-{i}"}
+        for i in range(3)
+    ]  # fmt: skip
+    batch = {
+        "method": "batch_add",
+        "params": {"symbol": "BTC/USD", "orders": orders, "token": token},
+        "req_id": 9,
+    }
+    async with aiohttp.ClientSession() as session, session.ws_connect(sim.ws_auth_url) as socket:
+        await socket.send_str(json.dumps({**subscribe, "req_id": 1}))
+        await socket.send_str(json.dumps(batch))
+        seen: list[str] = []
+        reported: set[str] = set()
+        while "answer" not in seen or len(reported) < 3:
+            message = json.loads((await socket.receive(timeout=WAIT_S)).data)
+            if message.get("req_id") == 9:
+                assert message["success"] is True
+                seen.append("answer")
+            elif message.get("channel") == "executions" and message.get("type") == "update":
+                reported |= {entry["cl_ord_id"] for entry in message["data"]}
+                seen.append("executions")
+    assert seen == ["answer", "executions"]
+    assert reported == {f"first-{i}" for i in range(3)}
