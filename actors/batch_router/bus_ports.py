@@ -21,6 +21,7 @@ from bus.subjects import Subjects
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BookUpdated,
     BreakerState,
     CircuitBreakerStateChanged,
     KrakenCallFailed,
@@ -204,11 +205,13 @@ class KillSwitch:
 
 
 class BusMarketView:
-    """Reference prices (mid), staleness, volatility and the kill switch, in memory.
+    """Reference prices (mid), L2 books, staleness, volatility and the kill switch, in memory.
 
     A price older than ``staleness_threshold_ns`` (by the receive clock) counts as stale even
     without a ``PriceStale`` event, so a silent market-data actor fails closed; a ``PriceStale``
     counts only until a newer price arrives (freshness is state, not an edge that can be lost).
+    A book older than the same threshold is not offered at all: risk then prices by the
+    reference, as it does for a pair whose book never arrived.
     """
 
     def __init__(
@@ -221,6 +224,7 @@ class BusMarketView:
         self._staleness_threshold_ns = staleness_threshold_ns
         self._volatility_timeframe = volatility_timeframe
         self._prices: dict[str, tuple[Decimal, int]] = {}
+        self._books: dict[str, tuple[BookUpdated, int]] = {}
         self._stale_since: dict[str, int] = {}
         self._volatility: dict[str, float] = {}
         self.kill_switch = KillSwitch()
@@ -234,6 +238,9 @@ class BusMarketView:
         known = self._prices.get(event.pair)
         if known is None or known[1] <= seen_ns:
             self._prices[event.pair] = (mid, seen_ns)
+
+    def on_book(self, event: BookUpdated) -> None:
+        self._books[event.pair] = (event, self._clock())
 
     def on_stale(self, event: PriceStale) -> None:
         self._stale_since[event.pair] = self._clock()
@@ -260,6 +267,12 @@ class BusMarketView:
     def reference_price(self, pair: str) -> Decimal | None:
         seen = self._prices.get(pair)
         return None if seen is None else seen[0]
+
+    def book(self, pair: str) -> BookUpdated | None:
+        seen = self._books.get(pair)
+        if seen is None or self._clock() - seen[1] > self._staleness_threshold_ns:
+            return None
+        return seen[0]
 
     def is_stale(self, pair: str) -> bool:
         seen = self._prices.get(pair)

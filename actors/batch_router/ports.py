@@ -17,6 +17,7 @@ from kraken.send_deadline import SendDeadline
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BookUpdated,
     BreakerState,
     KrakenCallFailed,
     OperationKind,
@@ -241,11 +242,15 @@ class BreakerView(Protocol):
 
 
 class MarketView(Protocol):
-    """Latest market state, fed by ``PriceUpdated``/``PriceStale``/``VolatilityUpdated`` and the
-    kill switch. Synchronous: the shell keeps these values in memory."""
+    """Latest market state, fed by ``PriceUpdated``/``BookUpdated``/``PriceStale``/
+    ``VolatilityUpdated`` and the kill switch. Synchronous: the shell keeps these values in
+    memory."""
 
     def reference_price(self, pair: str) -> Decimal | None:
         """The price risk checks measure against (e.g. mid), or ``None`` if never seen."""
+
+    def book(self, pair: str) -> BookUpdated | None:
+        """The pair's latest L2 book top while fresh, else ``None`` (never seen or too old)."""
 
     def is_stale(self, pair: str) -> bool: ...
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from actors.batch_router.book_walk import BookWalk, walk_book
 from actors.batch_router.ports import MarketView
 from actors.batch_router.pricing import PRICE2_TYPES, TRIGGER_TYPES, notional
 from schemas.config import ExecutionConfig
@@ -32,25 +33,78 @@ def assess_order(
     order's limit price (``price2``) with its own trigger price: a stop far from the market is
     normal, a limit far from its trigger is a typo. A trigger the market has already crossed
     trades at once, so then its trigger and limit prices are collared against the reference.
+    A market order is priced by walking the pair's fresh L2 book when there is one (see
+    ``_market_order_by_book``); without one, at the reference price.
     """
     reference = market.reference_price(order.pair)
     if reference is None or not reference.is_finite() or reference <= 0:
         return RiskAssessment(None, f"risk_reference_missing: no reference price for {order.pair}")
     if market.is_stale(order.pair):
         return RiskAssessment(None, f"risk_reference_stale: the price of {order.pair} is stale")
+    if order.order_type is OrderType.MARKET:
+        by_book = _market_order_by_book(order, market, reference, config.price_collar_ratio)
+        if by_book is not None:
+            if by_book.problem is not None:
+                return by_book
+            return _within_order_limit(by_book.notional, config)
     value = notional(order, reference)
     if value is None:
         return RiskAssessment(None, "risk_notional_unknown: cannot price the order")
     collar = _collar_problem(order, reference, config.price_collar_ratio)
     if collar is not None:
         return RiskAssessment(value, collar)
-    if value > config.max_order_notional:
+    return _within_order_limit(value, config)
+
+
+def _within_order_limit(value: Decimal | None, config: ExecutionConfig) -> RiskAssessment:
+    if value is not None and value > config.max_order_notional:
         return RiskAssessment(
             value,
             f"risk_order_notional: notional {value} exceeds execution.max_order_notional "
             f"{config.max_order_notional}",
         )
     return RiskAssessment(value)
+
+
+def _market_order_by_book(
+    order: OrderRequest, market: MarketView, reference: Decimal, ratio: Decimal
+) -> RiskAssessment | None:
+    """Walk the fresh book (``None``: there is none). Whatever the visible book cannot fill is
+    refused: its price is unknown, and a thin book is where a market order slips furthest."""
+    book = market.book(order.pair)
+    if book is None or not order.volume.is_finite() or order.volume <= 0:
+        return None
+    walk = walk_book(book, order.side, order.volume)
+    what = f"a market {order.side} of {order.volume} {order.pair}"
+    if not isinstance(walk, BookWalk):
+        side = "asks" if order.side is OrderSide.BUY else "bids"
+        levels = len(book.asks if order.side is OrderSide.BUY else book.bids)
+        return RiskAssessment(
+            notional(order, reference),
+            f"risk_book_depth: {what} is more than the visible book holds: {_shown(walk.visible)} "
+            f"on its {side} ({levels} levels)",
+        )
+    average = walk.average_price
+    # As for limit orders, a sell counts at no less than the reference.
+    priced = average if order.side is OrderSide.BUY else max(average, reference)
+    value = abs(order.volume * priced)
+    deviation = abs(average - reference) / reference
+    if deviation > ratio:
+        return RiskAssessment(
+            value,
+            f"risk_price_collar: {what} walks the book to an average {_shown(average)} "
+            f"(worst level {_shown(walk.worst_price)}), {deviation:.4%} from the reference "
+            f"price {reference}, beyond execution.price_collar_ratio {ratio}",
+        )
+    return RiskAssessment(value)
+
+
+def _shown(value: Decimal) -> str:
+    """At most 8 decimal places and no exponent: an average of a third would print 28 digits."""
+    exponent = value.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -8:
+        value = value.quantize(Decimal("1e-8"))
+    return f"{value.normalize():f}"
 
 
 def _collar_problem(order: OrderRequest, reference: Decimal, ratio: Decimal) -> str | None:

@@ -51,6 +51,7 @@ from schemas.config import ConfigError, GalFridayConfig, KrakenConfig, OrderEntr
 from schemas.events import (
     BatchCompleted,
     BatchRejected,
+    BookUpdated,
     BreakerState,
     CircuitBreakerStateChanged,
     KillSwitchAcknowledged,
@@ -395,6 +396,7 @@ class BatchRouterActor(Actor):
                 concurrency=2 * self.concurrency,  # fresh slots + resume slots
             ),
             Subscription(subjects.price_all(), (PriceUpdated,)),
+            Subscription(subjects.book_all(), (BookUpdated,)),
             Subscription(subjects.stale_all(), (PriceStale, PriceRecovered)),
             Subscription(subjects.volatility_all(), (VolatilityUpdated,)),
             Subscription(subjects.breakers_all(), (CircuitBreakerStateChanged,)),
@@ -601,6 +603,9 @@ class BatchRouterActor(Actor):
 
     async def on_price_updated(self, event: PriceUpdated, delivery: Delivery) -> None:
         self.market.on_price(event)
+
+    async def on_book_updated(self, event: BookUpdated, delivery: Delivery) -> None:
+        self.market.on_book(event)
 
     async def on_price_stale(self, event: PriceStale, delivery: Delivery) -> None:
         self.market.on_stale(event)

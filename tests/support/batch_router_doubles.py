@@ -29,6 +29,7 @@ from kraken.send_deadline import SendDeadline
 from schemas.config import ExecutionConfig
 from schemas.events import (
     BatchCompleted,
+    BookUpdated,
     BreakerState,
     KrakenCallFailed,
     OperationKind,
@@ -437,6 +438,8 @@ class MarketDouble:
             "ETH/USD": Decimal("3000"),
             "SOL/USD": Decimal("100"),
         }
+        self.books: dict[str, BookUpdated] = {}
+        """Fresh books (pair → book); a pair missing here has none, or only a stale one."""
         self.stale_until_ns: dict[str, int] = {}
         self.volatilities: dict[str, float] = {}
         self.calm_at_ns: dict[str, int] = {}
@@ -445,6 +448,9 @@ class MarketDouble:
 
     def reference_price(self, pair: str) -> Decimal | None:
         return self.prices.get(pair)
+
+    def book(self, pair: str) -> BookUpdated | None:
+        return self.books.get(pair)
 
     def is_stale(self, pair: str) -> bool:
         return self._clock() < self.stale_until_ns.get(pair, 0)
