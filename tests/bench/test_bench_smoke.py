@@ -15,6 +15,7 @@ from bench import (
     batch_router,
     breakers,
     bus_throughput,
+    durable_publish,
     order_latency,
     recovery,
     replay,
@@ -37,6 +38,13 @@ def test_bus_throughput_measures_every_available_mode() -> None:
         expected |= {"faststream", "faststream-tuned"}
     assert set(best) == expected
     assert all(rate > 0 for rate in best.values())
+
+
+def test_durable_publish_measures_both_publishers() -> None:
+    with running_nats_server() as server:
+        found = asyncio.run(durable_publish.measure(server.url, rounds=2))
+    assert set(found) == {"publish_acks", "nats_py"}
+    assert all(wall > 0 and cpu >= 0 for wall, cpu in found.values())
 
 
 def test_actor_memory_reports_every_actor() -> None:
