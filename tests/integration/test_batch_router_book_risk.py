@@ -7,7 +7,6 @@ import asyncio
 from decimal import Decimal
 
 import pytest
-import pytest_asyncio
 from nats.aio.client import Client
 
 from actors.batch_router.shell import BatchRouterActor
@@ -15,7 +14,7 @@ from bus import Subjects, encode
 from kraken.sim import RunningSim
 from schemas import GalFridayConfig
 from schemas.events import BookLevel, BookUpdated, EventDeadLettered, OrderOutcome
-from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
+from schemas.orders import BatchStrategy
 from tests.integration.test_batch_router_actor import (
     BTC_PRICE,
     Observer,
@@ -25,9 +24,10 @@ from tests.integration.test_batch_router_actor import (
     start_router,
     submit,
 )
+from tests.integration.test_router_hostile_input import market_buy, observer
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
-__all__ = ["sim"]  # the router actor tests' simulator fixture, shared
+__all__ = ["observer", "sim"]  # fixtures shared with the router actor and hostile-input tests
 
 
 def thin_book() -> BookUpdated:
@@ -48,30 +48,6 @@ def thin_book() -> BookUpdated:
     )
 
 
-def market_buy(volume: str, cl_ord_id: str) -> OrderRequest:
-    return OrderRequest(
-        pair="BTC/USD",
-        side=OrderSide.BUY,
-        order_type=OrderType.MARKET,
-        volume=Decimal(volume),
-        cl_ord_id=cl_ord_id,
-    )
-
-
-@pytest_asyncio.fixture
-async def observer(client: Client, subject_root: str) -> Observer:
-    seen = Observer()
-    subjects = Subjects(subject_root)
-    for subject in (
-        subjects.order_events_all(),
-        subjects.batch_completed(),
-        subjects.batch_rejected(),
-        subjects.dlq_all(),
-    ):
-        await client.subscribe(subject, cb=seen.on_message)
-    return seen
-
-
 async def publish_book(actor: BatchRouterActor, client: Client, subjects: Subjects) -> None:
     # Core NATS: repeated until the router has it (its subscription may reach the server late).
     async with asyncio.timeout(10):
@@ -90,7 +66,7 @@ async def test_a_market_buy_walking_a_thin_book_beyond_the_collar_is_rejected(
     actor, runner = await start_router(config, client, prices=True)
     try:
         await publish_book(actor, client, runner.subjects)
-        orders = [market_buy("0.5", "walk-big"), market_buy("0.005", "walk-small")]
+        orders = [market_buy("walk-big", volume="0.5"), market_buy("walk-small", volume="0.005")]
         await submit(client, runner.subjects, batch_of("walk", orders, BatchStrategy.SEQUENTIAL))
         completed = await observer.completed("walk")
     finally:
@@ -111,7 +87,7 @@ async def test_a_batch_published_on_a_book_subject_is_dead_lettered_never_execut
     config = router_config(bus_config, sim)
     _, runner = await start_router(config, client, prices=True)
     subjects = runner.subjects
-    forged = batch_of("on-book", [market_buy("0.001", "on-book-1")], BatchStrategy.SEQUENTIAL)
+    forged = batch_of("on-book", [market_buy("on-book-1")], BatchStrategy.SEQUENTIAL)
 
     def dead_lettered() -> list[EventDeadLettered]:
         return [
