@@ -48,13 +48,12 @@ from schemas.events import (
     OrderOutcome,
     OrderPlaced,
     OrderRejected,
-    PriceSource,
     PriceStale,
-    PriceUpdated,
     TradingHalted,
     TradingResumed,
 )
 from schemas.orders import BatchStrategy, OrderRequest, OrderSide, OrderType
+from tests.support.batch_router_doubles import price_event
 from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.nats, pytest.mark.sim]
@@ -87,22 +86,6 @@ def batch_of(
 ) -> OrderBatchRequested:
     return OrderBatchRequested(
         ts_event=1, ts_init=1, batch_id=batch_id, orders=tuple(orders), strategy=strategy
-    )
-
-
-def price_event(pair: str, price: Decimal) -> PriceUpdated:
-    return PriceUpdated(
-        ts_event=1,
-        ts_init=1,
-        pair=pair,
-        bid=price,
-        ask=price,
-        last=price,
-        bid_size=Decimal(1),
-        ask_size=Decimal(1),
-        volume_24h=Decimal(10),
-        vwap_24h=price,
-        source=PriceSource.WS,
     )
 
 

@@ -36,6 +36,8 @@ from schemas.events import (
     OrderFailed,
     OrderPlaced,
     OrderRejected,
+    PriceSource,
+    PriceUpdated,
 )
 from schemas.orders import OrderRequest, OrderSide, OrderType
 from schemas.queries import RetryVerdict
@@ -52,6 +54,7 @@ __all__ = [
     "limit_order",
     "make_router",
     "market_order",
+    "price_event",
     "refuse_verdict",
     "reject_verdict",
     "retry_verdict",
@@ -553,4 +556,21 @@ def market_order(
         order_type=OrderType.MARKET,
         volume=Decimal(volume),
         **fields,  # type: ignore[arg-type]
+    )
+
+
+def price_event(pair: str, price: Decimal) -> PriceUpdated:
+    """A quote with bid, ask and last all at ``price``: its mid is ``price``."""
+    return PriceUpdated(
+        ts_event=1,
+        ts_init=1,
+        pair=pair,
+        bid=price,
+        ask=price,
+        last=price,
+        bid_size=Decimal(1),
+        ask_size=Decimal(1),
+        volume_24h=Decimal(10),
+        vwap_24h=price,
+        source=PriceSource.WS,
     )

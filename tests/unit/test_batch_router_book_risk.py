@@ -9,7 +9,7 @@ import pytest
 from actors.batch_router.bus_ports import BusMarketView
 from actors.batch_router.risk import assess_order
 from schemas.config import ExecutionConfig
-from schemas.events import BookLevel, BookUpdated, OrderOutcome, PriceSource, PriceUpdated
+from schemas.events import BookLevel, BookUpdated, OrderOutcome
 from schemas.orders import BatchStrategy, OrderSide
 from tests.support.batch_router_doubles import (
     FakeClock,
@@ -17,6 +17,7 @@ from tests.support.batch_router_doubles import (
     limit_order,
     make_router,
     market_order,
+    price_event,
 )
 
 REFERENCE = Decimal(100_000)
@@ -132,31 +133,15 @@ def test_with_a_stale_book_a_market_order_is_priced_at_the_reference() -> None:
     """The book is older than the staleness threshold; the price was just refreshed."""
     clock = FakeClock()
     market = BusMarketView(clock, staleness_threshold_ns=30 * 10**9)
-    market.on_price(price_update())
+    market.on_price(price_event("BTC/USD", REFERENCE))
     market.on_book(thin_book())
     fresh = assess_order(market_order(volume="1000"), market, CONFIG)
     assert (fresh.problem or "").startswith("risk_book_depth")
     clock.now_ns += 31 * 10**9
-    market.on_price(price_update())
+    market.on_price(price_event("BTC/USD", REFERENCE))
     assessment = assess_order(market_order(volume="1000"), market, CONFIG)
     assert assessment.problem is None
     assert assessment.notional == 1000 * REFERENCE
-
-
-def price_update() -> PriceUpdated:
-    return PriceUpdated(
-        ts_event=1,
-        ts_init=1,
-        pair="BTC/USD",
-        bid=REFERENCE,
-        ask=REFERENCE,
-        last=REFERENCE,
-        bid_size=Decimal(1),
-        ask_size=Decimal(1),
-        volume_24h=Decimal(10),
-        vwap_24h=REFERENCE,
-        source=PriceSource.WS,
-    )
 
 
 @pytest.mark.parametrize("strategy", list(BatchStrategy))
