@@ -39,28 +39,23 @@ class ApiKeyInUse(RuntimeError):
     """Another live process holds this API key."""
 
 
-class _Holder(msgspec.Struct, frozen=True):
-    owner: str
-    lease_until_ns: int
+class Inherited(msgspec.Struct, frozen=True, kw_only=True):
+    """What a process that held the key leaves in its lease record for the next one."""
+
     trading_levels: dict[str, float] = msgspec.field(default_factory=dict)
-    """The holder's trading counters (per pair) when it wrote this record."""
-    written_ns: int = 0
-    call_level: float = 0.0
-    """The holder's REST call counter when it wrote this record."""
-    nonce_floor: int = 0
-    """The last nonce the holder had signed for the key when it wrote this record."""
-
-
-class Inherited(msgspec.Struct, frozen=True):
-    """What a process that held the key before left in its lease record."""
-
-    trading_levels: dict[str, float]
     """Its trading counters, per pair, at ``written_ns``: Kraken's stood there too."""
-    written_ns: int
+    written_ns: int = 0
     call_level: float = 0.0
     """Its REST call counter at ``written_ns``."""
     nonce_floor: int = 0
     """The last nonce it had signed by then: Kraken refuses any nonce not above it."""
+
+
+class _Holder(Inherited, frozen=True, kw_only=True):
+    """The lease record: who holds the key until when, and what it leaves behind."""
+
+    owner: str
+    lease_until_ns: int
 
 
 def key_fingerprint(api_key: str) -> str:
@@ -140,9 +135,7 @@ class ApiKeyLease:
                 return holder.owner
             self._revision = await self._store.update(self._key, encoded, last=entry.revision)
             if holder.owner != self._owner and holder.written_ns:
-                self.inherited = Inherited(
-                    holder.trading_levels, holder.written_ns, holder.call_level, holder.nonce_floor
-                )
+                self.inherited = holder
         except ApiKeyInUse:
             raise
         except (KeyWrongLastSequenceError, BadRequestError, ValueError):  # taken concurrently
@@ -159,12 +152,12 @@ class ApiKeyLease:
         # Ended reads as ended on any host's clock, however far behind ours.
         lease_until_ns = 0 if ended else now + self._lease_ns
         mine = _Holder(
-            self._owner,
-            lease_until_ns,
-            self._trading_levels(),
-            now,
-            self._call_level(),
-            self._nonce_floor(),
+            owner=self._owner,
+            lease_until_ns=lease_until_ns,
+            trading_levels=self._trading_levels(),
+            written_ns=now,
+            call_level=self._call_level(),
+            nonce_floor=self._nonce_floor(),
         )
         return msgspec.msgpack.encode(mine)
 

@@ -212,10 +212,7 @@ class OutcomeBook:
         if len(self._results) == self._order_count:
             self._held.extend(events)
             return
-        if len(events) == 1:
-            await self._sink.emit(events[0])
-        else:
-            await self._sink.emit_many(events)
+        await self._sink.emit_many(events)
         for event in events:
             self._journal.published(event.index)
 
@@ -224,9 +221,6 @@ class OutcomeBook:
         order on one connection, and are noted published once all are acked (a failure
         notes none: a resumed run publishes them again, deduplicated by message id)."""
         held, self._held = self._held, []
-        if not held:
-            await self._sink.emit(summary)
-            return
         await self._sink.emit_many([*held, summary])
         for event in held:
             self._journal.published(event.index)
