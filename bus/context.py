@@ -115,15 +115,8 @@ class ActorContext:
         self, subject: str, message: msgspec.Struct, *, msg_id: str, timeout: float = 5.0
     ) -> PubAck:
         """JetStream publish that returns once stored; the msg id makes repeats harmless."""
-        with _producer_span(subject, "publish", msg_id):
-            ack = await self._acks.publish(
-                subject, encode(message), self._headers(subject, {MSG_ID_HEADER: msg_id})
-            )
-            try:
-                async with asyncio.timeout(timeout):
-                    return await ack
-            finally:
-                ack.cancel()  # no-op once answered
+        acks = await self.publish_durable_many([(subject, message, msg_id)], timeout=timeout)
+        return acks[0]
 
     async def publish_durable_many(
         self, messages: Sequence[tuple[str, msgspec.Struct, str]], *, timeout: float = 5.0
