@@ -17,9 +17,10 @@ import tempfile
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -184,39 +185,37 @@ async def time_strategies(
     return times, added
 
 
-class _BatchRun(Protocol):
+@dataclass(frozen=True)
+class _RouterRun:
+    """Runs a batch through the router on ``subjects`` to its ``BatchCompleted``."""
+
+    client: Client
     subjects: Subjects
+    completed: dict[str, asyncio.Future[BatchCompleted]]
 
     async def __call__(
         self, batch_id: str, orders: tuple[OrderRequest, ...], strategy: BatchStrategy
-    ) -> tuple[float, int]: ...
+    ) -> tuple[float, int]:
+        """Seconds to its ``BatchCompleted``, and when the request was published (ns)."""
+        return await _run_batch(
+            self.client, self.subjects, self.completed, batch_id, orders, strategy
+        )
 
 
 @asynccontextmanager
 async def _router(
     client: Client, sim: SimProcess, nats_url: str, root: str, kraken: dict[str, Any]
-) -> AsyncIterator[_BatchRun]:
-    """A router process on ``root`` and a way to run a batch through it to its
-    ``BatchCompleted`` (seconds, and when the request was published)."""
-    subjects = Subjects(root)
-    completed: dict[str, asyncio.Future[BatchCompleted]] = {}
+) -> AsyncIterator[_RouterRun]:
+    """A router process on ``root``, and a way to run batches through it."""
+    run = _RouterRun(client, Subjects(root), {})
 
     async def on_completed(msg: Msg) -> None:
         event = EVENTS.decode(msg.data)
-        future = completed.get(getattr(event, "batch_id", ""))
+        future = run.completed.get(getattr(event, "batch_id", ""))
         if isinstance(event, BatchCompleted) and future is not None and not future.done():
             future.set_result(event)
 
-    class Run:
-        def __init__(self) -> None:
-            self.subjects = subjects
-
-        async def __call__(
-            self, batch_id: str, orders: tuple[OrderRequest, ...], strategy: BatchStrategy
-        ) -> tuple[float, int]:
-            return await _run_batch(client, subjects, completed, batch_id, orders, strategy)
-
-    subscription = await client.subscribe(subjects.batch_completed(), cb=on_completed)
+    subscription = await client.subscribe(run.subjects.batch_completed(), cb=on_completed)
     try:
         with tempfile.TemporaryDirectory(prefix="gf-bench-router-") as tmp:
             workdir = Path(tmp)
@@ -225,7 +224,7 @@ async def _router(
                 workdir, "router", nats_url, root, sim, kraken=kraken, execution=execution
             )
             async with router_process(client, root, config, workdir / "router.log"):
-                yield Run()
+                yield run
     finally:
         await subscription.unsubscribe()
 
